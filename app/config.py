@@ -1,0 +1,153 @@
+"""Settings from the environment and the models file; bad config fails at start with a clear message."""
+
+from __future__ import annotations
+
+import secrets
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """Raised when settings or the models file cannot be used; the message is shown to the user."""
+
+
+class ModelKind(StrEnum):
+    """What a model is: a base model continues text, a chat model answers messages."""
+
+    BASE = "base"
+    CHAT = "chat"
+
+
+class ModelConfig(BaseModel):
+    """One model as listed in the models file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/@+-]+$")]
+    kind: ModelKind
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    model: Annotated[str, Field(min_length=1, max_length=256)]
+    revision: str | None = None
+    api_key: str | None = None
+    chat_template: str | None = None
+    description: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _strip_trailing_slash(cls, url: str) -> str:
+        return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _chat_template_only_for_chat(self) -> ModelConfig:
+        if self.chat_template is not None and self.kind is not ModelKind.CHAT:
+            raise ValueError("chat_template only applies to models of kind 'chat'")
+        return self
+
+
+class ModelsFile(BaseModel):
+    """The parsed models file: a non-empty list of uniquely named models."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    models: Annotated[list[ModelConfig], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ModelsFile:
+        seen: set[str] = set()
+        for model in self.models:
+            if model.name in seen:
+                raise ValueError(f"model name {model.name!r} is listed twice")
+            seen.add(model.name)
+        return self
+
+    def get(self, name: str) -> ModelConfig | None:
+        """The model with this name, or None."""
+        return next((m for m in self.models if m.name == name), None)
+
+    def first_of_kind(self, kind: ModelKind) -> ModelConfig | None:
+        """The first configured model of a kind, or None."""
+        return next((m for m in self.models if m.kind is kind), None)
+
+
+def load_models_file(path: Path) -> ModelsFile:
+    """Read and validate a TOML models file, raising ConfigError that names the problem."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"models file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"models file {path} is not valid TOML: {exc}") from exc
+    try:
+        return ModelsFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"models file {path} is invalid: {problems}") from exc
+
+
+class Settings(BaseSettings):
+    """Process-wide settings, read from PLAYGROUND_* variables (and DATABASE_URL)."""
+
+    model_config = SettingsConfigDict(env_prefix="PLAYGROUND_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = Field(default="", validation_alias="DATABASE_URL")
+    data_dir: Path = Path("data")
+    models_file: Path = Path("models.toml")
+    secret_key: str = ""
+    migrate_on_start: bool = True
+    # Limits on untrusted input.
+    max_prompt_chars: int = 32_000
+    max_system_chars: int = 8_000
+    max_comment_chars: int = 2_000
+    max_body_bytes: int = 1_000_000
+    max_tokens_limit: int = 4096
+    # Streaming: coalesce tokens into at most one browser event per interval per turn.
+    stream_flush_seconds: float = 0.05
+    # Model servers: connect and between-chunk read timeouts.
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 120.0
+
+    @model_validator(mode="after")
+    def _production_needs_secret(self) -> Settings:
+        if self.env == "production" and len(self.secret_key) < 32:
+            raise ValueError(
+                "PLAYGROUND_SECRET_KEY must be set (at least 32 characters) in production"
+            )
+        return self
+
+    def resolved_database_url(self) -> str:
+        """The async SQLAlchemy URL: DATABASE_URL with its driver made async, or a SQLite file."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'playground.db'}"
+        return to_async_url(url)
+
+    def resolved_secret_key(self) -> str:
+        """The signing key; in development a random one per process when none is set."""
+        return self.secret_key or secrets.token_hex(32)
+
+
+def to_async_url(url: str) -> str:
+    """Map sqlite:// and postgresql:// URLs to the async drivers the app uses."""
+    for prefix, replacement in (
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("postgresql://", "postgresql+psycopg://"),
+        ("postgres://", "postgresql+psycopg://"),
+    ):
+        if url.startswith(prefix):
+            return replacement + url[len(prefix) :]
+    return url
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, as ConfigError on bad values."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(str(exc)) from exc
