@@ -1,4 +1,4 @@
-"""Settings from the environment and the models file; bad config fails at start with a clear message."""
+"""Settings from the environment and the models file; bad config fails at start, clearly."""
 
 from __future__ import annotations
 

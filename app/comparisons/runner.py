@@ -1,0 +1,210 @@
+"""Runs generations as background tasks, broadcasts their progress, and stores every outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.comparisons.models import Generation, GenerationStatus
+from app.db import utcnow
+from app.engines.client import EngineError, Finished, GenerationRequest, ModelClient, TextDelta
+
+log = logging.getLogger(__name__)
+
+
+class Signal:
+    """Wakes every waiter each time it fires (a broadcast, unlike asyncio.Event)."""
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def fire(self) -> None:
+        """Wake all current waiters."""
+        if not self._future.done():
+            self._future.set_result(None)
+        self._future = asyncio.get_running_loop().create_future()
+
+    async def wait(self, max_wait: float) -> None:
+        """Return when fired or after max_wait seconds, whichever is first."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._future), max_wait)
+
+
+@dataclass
+class LiveGeneration:
+    """A generation in progress: the text so far, visible to every subscriber."""
+
+    generation_id: int
+    turn_id: int
+    text: str = ""
+    finished: bool = False
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+@dataclass
+class Outcome:
+    """How a generation ended, ready to be stored."""
+
+    status: GenerationStatus
+    finish_reason: str | None = None
+    error: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class GenerationRunner:
+    """Owns every running generation task in this process."""
+
+    def __init__(self, client: ModelClient, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._client = client
+        self._sessions = sessions
+        self._live: dict[int, LiveGeneration] = {}
+        self._turn_signals: dict[int, Signal] = {}
+
+    def start(self, generation_id: int, turn_id: int, request: GenerationRequest) -> None:
+        """Start generating; the row must already be committed with status pending."""
+        live = LiveGeneration(generation_id, turn_id)
+        self._live[generation_id] = live
+        self._turn_signals.setdefault(turn_id, Signal())
+        live.task = asyncio.create_task(
+            self._run(live, request), name=f"generation-{generation_id}"
+        )
+
+    def snapshot(self, generation_id: int) -> LiveGeneration | None:
+        """The live state of a running generation, or None once it is stored and gone."""
+        return self._live.get(generation_id)
+
+    async def wait_for_change(self, turn_id: int, max_wait: float) -> None:
+        """Wait until either side of a turn makes progress (or max_wait seconds pass)."""
+        signal = self._turn_signals.get(turn_id)
+        if signal is None:
+            # Not running here (finished, or running in another replica): poll gently.
+            await asyncio.sleep(min(max_wait, 1.0))
+        else:
+            await signal.wait(max_wait)
+
+    def cancel_turn(self, turn_id: int) -> int:
+        """Stop every running generation of a turn; returns how many were stopped."""
+        stopped = 0
+        for live in list(self._live.values()):
+            if live.turn_id == turn_id and live.task is not None and not live.task.done():
+                live.task.cancel()
+                stopped += 1
+        return stopped
+
+    async def wait_finished(self, generation_ids: Iterable[int]) -> None:
+        """Wait until these generations have finished and been stored."""
+        tasks = [
+            live.task
+            for gid in generation_ids
+            if (live := self._live.get(gid)) is not None and live.task is not None
+        ]
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def shutdown(self) -> None:
+        """Cancel everything still running and wait until the partial results are stored."""
+        tasks = [live.task for live in self._live.values() if live.task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def _run(self, live: LiveGeneration, request: GenerationRequest) -> None:
+        """Generate, then store the outcome whatever happened; never loses partial text."""
+        started = time.perf_counter()
+        ttft_ms: float | None = None
+        outcome = Outcome(GenerationStatus.ERROR, "error", "internal error")
+        cancelled = False
+        try:
+            await self._store(live.generation_id, status=GenerationStatus.RUNNING)
+            async for event in self._client.stream(request):
+                if isinstance(event, TextDelta):
+                    if ttft_ms is None:
+                        ttft_ms = (time.perf_counter() - started) * 1000
+                    live.text += event.text
+                    self._fire(live.turn_id)
+                elif isinstance(event, Finished):
+                    outcome = Outcome(
+                        GenerationStatus.DONE,
+                        event.finish_reason,
+                        None,
+                        event.prompt_tokens,
+                        event.completion_tokens,
+                    )
+        except EngineError as exc:
+            outcome = Outcome(GenerationStatus.ERROR, "error", str(exc))
+        except asyncio.CancelledError:
+            cancelled = True
+            outcome = Outcome(GenerationStatus.CANCELLED, "cancelled", None)
+        except Exception as exc:
+            log.exception("generation %s failed", live.generation_id)
+            outcome = Outcome(
+                GenerationStatus.ERROR, "error", f"internal error: {type(exc).__name__}"
+            )
+        finally:
+            total_ms = (time.perf_counter() - started) * 1000
+            # Stored before the live entry disappears, so a subscriber always finds the text.
+            await asyncio.shield(self._finish(live, outcome, ttft_ms, total_ms))
+        if cancelled:
+            raise asyncio.CancelledError
+
+    async def _finish(
+        self, live: LiveGeneration, outcome: Outcome, ttft_ms: float | None, total_ms: float
+    ) -> None:
+        """Store the final row, then retire the live entry and wake subscribers."""
+        try:
+            await self._store(
+                live.generation_id,
+                status=outcome.status,
+                text=live.text,
+                finish_reason=outcome.finish_reason,
+                error=outcome.error,
+                prompt_tokens=outcome.prompt_tokens,
+                completion_tokens=outcome.completion_tokens,
+                ttft_ms=ttft_ms,
+                total_ms=total_ms,
+                finished_at=utcnow(),
+            )
+        except Exception:
+            log.exception("could not store generation %s", live.generation_id)
+        finally:
+            live.finished = True
+            self._live.pop(live.generation_id, None)
+            self._fire(live.turn_id)
+            if not any(other.turn_id == live.turn_id for other in self._live.values()):
+                self._turn_signals.pop(live.turn_id, None)
+
+    def _fire(self, turn_id: int) -> None:
+        signal = self._turn_signals.get(turn_id)
+        if signal is not None:
+            signal.fire()
+
+    async def _store(self, generation_id: int, **values: object) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(Generation).where(Generation.id == generation_id).values(**values)
+            )
+
+
+async def mark_interrupted(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Generations left running by a previous process can never finish: say so in the DB."""
+    unfinished = (GenerationStatus.PENDING, GenerationStatus.RUNNING)
+    async with sessions() as session, session.begin():
+        result = await session.execute(
+            update(Generation)
+            .where(Generation.status.in_(unfinished))
+            .values(
+                status=GenerationStatus.INTERRUPTED,
+                finish_reason="interrupted",
+                error="the playground restarted before this generation finished",
+            )
+        )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,61 @@
+"""FastAPI dependencies as Annotated aliases: settings, models, the DB session, the service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.comparisons.runner import GenerationRunner
+from app.comparisons.service import ComparisonService
+from app.config import ModelsFile, Settings
+from app.db import session_scope
+from app.state import AppState
+
+
+def get_state(request: Request) -> AppState:
+    """The resources the lifespan created."""
+    state: AppState = request.app.state.playground
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def get_settings(state: State) -> Settings:
+    """Process settings."""
+    return state.settings
+
+
+def get_models(state: State) -> ModelsFile:
+    """The configured models."""
+    return state.models
+
+
+def get_runner(state: State) -> GenerationRunner:
+    """The generation runner."""
+    return state.runner
+
+
+async def get_session(state: State) -> AsyncIterator[AsyncSession]:
+    """A session per request: committed on success, rolled back on error."""
+    async for session in session_scope(state.sessions):
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ModelsDep = Annotated[ModelsFile, Depends(get_models)]
+RunnerDep = Annotated[GenerationRunner, Depends(get_runner)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_service(
+    session: SessionDep, models: ModelsDep, runner: RunnerDep, settings: SettingsDep
+) -> ComparisonService:
+    """The comparison service bound to this request's session."""
+    return ComparisonService(session, models, runner, settings)
+
+
+ServiceDep = Annotated[ComparisonService, Depends(get_service)]

@@ -1,0 +1,157 @@
+"""Streaming client for vLLM's OpenAI-compatible API: completions for base, chat for chat models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from app.config import ModelConfig, ModelKind
+
+MAX_ERROR_CHARS = 500
+
+
+class EngineError(Exception):
+    """A model server could not be reached or answered with an error; the text is user-facing."""
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """New text from the model."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The model stopped: why, and the token counts the server reported."""
+
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+StreamEvent = TextDelta | Finished
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What to send: raw text (base) or messages (chat), plus the sampling fields."""
+
+    model: ModelConfig
+    sampling: dict[str, Any]
+    prompt_text: str | None = None
+    messages: list[dict[str, str]] | None = None
+
+    @property
+    def path(self) -> str:
+        """The endpoint for this kind of model."""
+        return "/completions" if self.model.kind is ModelKind.BASE else "/chat/completions"
+
+    @property
+    def endpoint(self) -> str:
+        """The full URL the request goes to."""
+        return self.model.url + self.path
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body, in vLLM's dialect, streaming with a final usage chunk."""
+        body: dict[str, Any] = {
+            "model": self.model.model,
+            **self.sampling,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if self.model.kind is ModelKind.BASE:
+            body["prompt"] = self.prompt_text
+        else:
+            body["messages"] = self.messages
+            if self.model.chat_template is not None:
+                body["chat_template"] = self.model.chat_template
+        return body
+
+
+class ModelClient:
+    """Talks to every configured model server over one shared HTTP connection pool."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+        """Yield text deltas as they arrive, then exactly one Finished; raise EngineError."""
+        headers = {"Accept": "text/event-stream"}
+        if request.model.api_key:
+            headers["Authorization"] = f"Bearer {request.model.api_key}"
+        url = request.endpoint
+        try:
+            async with self._http.stream(
+                "POST", url, json=request.body(), headers=headers
+            ) as response:
+                if response.status_code >= 400:
+                    detail = _error_message(await response.aread())
+                    raise EngineError(
+                        f"{request.model.name} answered HTTP {response.status_code}: {detail}"
+                    )
+                async for event in _parse_stream(response, request.model.kind):
+                    yield event
+        except httpx.ConnectError as exc:
+            raise EngineError(
+                f"cannot connect to {request.model.name} at {request.model.url}"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise EngineError(f"{request.model.name} timed out ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise EngineError(f"connection to {request.model.name} failed: {exc!r}") from exc
+
+
+async def _parse_stream(response: httpx.Response, kind: ModelKind) -> AsyncIterator[StreamEvent]:
+    """Turn vLLM's `data: {...}` lines into events; a stream without [DONE] is an error."""
+    finish_reason: str | None = None
+    usage: dict[str, Any] = {}
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            yield Finished(
+                finish_reason, usage.get("prompt_tokens"), usage.get("completion_tokens")
+            )
+            return
+        try:
+            chunk = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise EngineError(f"model server sent malformed data: {data[:100]!r}") from exc
+        if "error" in chunk or chunk.get("object") == "error":
+            raise EngineError(f"model server error mid-stream: {_error_message(data.encode())}")
+        if chunk.get("usage"):
+            usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            text = _choice_text(choice, kind)
+            if text:
+                yield TextDelta(text)
+            if choice.get("finish_reason"):
+                finish_reason = choice["finish_reason"]
+    raise EngineError("model server closed the stream before it finished")
+
+
+def _choice_text(choice: dict[str, Any], kind: ModelKind) -> str:
+    """The new text in one streamed choice."""
+    if kind is ModelKind.BASE:
+        return str(choice.get("text") or "")
+    return str((choice.get("delta") or {}).get("content") or "")
+
+
+def _error_message(raw: bytes) -> str:
+    """The message inside an OpenAI/vLLM error body, or the body itself, shortened."""
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError:
+        return text[:MAX_ERROR_CHARS] or "(empty body)"
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:MAX_ERROR_CHARS]
+    return text[:MAX_ERROR_CHARS]

@@ -1,0 +1,951 @@
+"""A fake vLLM OpenAI server for tests and benchmarks: deterministic text, vLLM's exact shapes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import logging
+import random
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["completion", "chat"]
+JSONObject = dict[str, Any]
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+# vLLM's CompletionRequest defaults max_tokens to 16 (the OpenAI default); chat fills the context.
+COMPLETION_DEFAULT_MAX_TOKENS = 16
+# Chat prompts pay for the template: begin marker, role and end marker around every message.
+TEMPLATE_TOKENS_PER_MESSAGE = 3
+_BEGIN_ID, _END_ID = 1, 2
+# Words per sentence of fake prose, and how often a base model starts a new paragraph.
+_SENTENCE_WORDS = (4, 10)
+_PARAGRAPH_BREAK_CHANCE = 0.25
+_VOCABULARY = (
+    "the", "a", "river", "town", "people", "market", "morning", "old", "small", "quiet",
+    "road", "house", "garden", "water", "light", "winter", "summer", "children", "walked",
+    "found", "made", "kept", "saw", "said", "near", "over", "under", "along", "through",
+    "with", "and", "but", "then", "often", "slowly", "always", "every", "day", "year",
+    "bread", "stone", "bridge", "field", "window", "letter", "story", "long", "green",
+    "warm", "bright", "north", "south", "hill", "farm", "school", "evening", "friend",
+    "work", "time", "place",
+)  # fmt: skip
+_CHAT_OPENERS = (("Sure.",), ("Here", "is", "an", "answer:"))
+_SSE_DONE = "data: [DONE]\n\n"
+
+
+class FakeConfig(BaseModel):
+    """Knobs of the fake server; mutable so tests can change behaviour of a running server."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    served_model_name: str = Field(default="fake-model", min_length=1)
+    token_delay: float = Field(default=0.0, ge=0)
+    first_token_delay: float = Field(default=0.0, ge=0)
+    fail_status: int | None = Field(default=None, ge=400, le=599)
+    fail_after_tokens: int | None = Field(default=None, ge=0)
+    inject_text: str | None = None
+    answer_words: int = Field(default=24, ge=0)
+    max_model_len: int = Field(default=2048, ge=1)
+
+
+@dataclass
+class FakeState:
+    """The live config and request log that one fake app serves from."""
+
+    config: FakeConfig
+    requests: list[JSONObject] = field(default_factory=list)
+    created: int = field(default_factory=lambda: int(time.time()))
+    initial: FakeConfig = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Remember the starting config so reset() can return to it."""
+        self.initial = self.config.model_copy()
+
+    def reset(self) -> None:
+        """Restore the starting config in place and clear the request log in place."""
+        _assign_config(self.config, self.initial.model_dump())
+        self.requests.clear()
+
+
+class FakeAPIError(Exception):
+    """An error answered as vLLM's JSON error body."""
+
+    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+
+    def body(self) -> JSONObject:
+        """vLLM's ErrorResponse shape."""
+        return {
+            "object": "error",
+            "message": self.message,
+            "type": _error_type(self.status),
+            "param": self.param,
+            "code": self.status,
+        }
+
+
+class InjectedFailure(RuntimeError):
+    """Raised mid-stream on purpose (fail_after_tokens) so the connection is cut."""
+
+
+def _error_type(status: int) -> str:
+    """vLLM-style error type for a status: 400 -> BadRequestError, 404 -> NotFoundError."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        return "InternalServerError"
+    name = re.sub(r"[^A-Za-z]", "", phrase.title())
+    # "Internal Server Error" already ends in Error.
+    return name if name.endswith("Error") else name + "Error"
+
+
+# ---------------------------------------------------------------- request bodies
+
+
+class _StreamOptions(BaseModel):
+    """OpenAI stream_options."""
+
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool | None = False
+    continuous_usage_stats: bool | None = False
+
+
+class _SamplingRequest(BaseModel):
+    """Fields shared by vLLM's completion and chat requests; unknown fields are ignored."""
+
+    # vLLM accepts (and only warns about) fields it does not know.
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+    repetition_penalty: float | None = None
+    stop: str | list[str] | None = None
+    stream: bool | None = False
+    stream_options: _StreamOptions | None = None
+    n: int | None = 1
+
+
+class _CompletionRequest(_SamplingRequest):
+    """POST /v1/completions body."""
+
+    prompt: str
+
+
+class _ContentPart(BaseModel):
+    """One part of a multi-part message content."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = None
+
+
+class _ChatMessage(BaseModel):
+    """One chat message."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[_ContentPart] | None = None
+
+    def text(self) -> str:
+        """The message's text, with multi-part content joined."""
+        if isinstance(self.content, list):
+            return " ".join(part.text or "" for part in self.content)
+        return self.content or ""
+
+
+class _ChatRequest(_SamplingRequest):
+    """POST /v1/chat/completions body."""
+
+    messages: list[_ChatMessage] = Field(min_length=1)
+    max_completion_tokens: int | None = None
+    chat_template: str | None = None
+
+
+class _TokenizeRequest(BaseModel):
+    """POST /tokenize body: a prompt or chat messages."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    prompt: str | None = None
+    messages: list[_ChatMessage] | None = None
+
+
+def _validate(model: type[ModelT], body: object) -> ModelT:
+    """Parse a body into a request model, as a 400 naming each bad field."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise FakeAPIError(400, problems) from exc
+
+
+def _sampling_problem(req: _SamplingRequest, max_tokens: int | None) -> str | None:
+    """The first sampling value vLLM would reject, in SamplingParams' wording, or None."""
+    checks = (
+        (req.n not in (None, 1), f"n must be 1 on the fake server, got {req.n}."),
+        (
+            req.temperature is not None and req.temperature < 0,
+            f"temperature must be non-negative, got {req.temperature}.",
+        ),
+        (
+            req.top_p is not None and not 0 < req.top_p <= 1,
+            f"top_p must be in (0, 1], got {req.top_p}.",
+        ),
+        (
+            req.top_k is not None and req.top_k < -1,
+            f"top_k must be -1 (disable), or at least 1, got {req.top_k}.",
+        ),
+        (
+            req.repetition_penalty is not None and req.repetition_penalty <= 0,
+            f"repetition_penalty must be greater than zero, got {req.repetition_penalty}.",
+        ),
+        (
+            max_tokens is not None and max_tokens < 1,
+            f"max_tokens must be at least 1, got {max_tokens}.",
+        ),
+        (
+            req.stream_options is not None and not req.stream,
+            "Stream options can only be defined when `stream=True`.",
+        ),
+    )
+    return next((message for bad, message in checks if bad), None)
+
+
+def _check_model(requested: str | None, config: FakeConfig) -> str:
+    """The served model name, or vLLM's 404 when another model is asked for."""
+    # vLLM serves its (first) model when the request names none.
+    if requested is not None and requested != config.served_model_name:
+        raise FakeAPIError(404, f"The model `{requested}` does not exist.", param="model")
+    return config.served_model_name
+
+
+def _fit_context(prompt_tokens: int, max_tokens: int | None, max_model_len: int) -> int:
+    """The effective max_tokens, or vLLM's 400 when prompt plus completion overflow the model."""
+    if max_tokens is None:
+        if prompt_tokens >= max_model_len:
+            raise FakeAPIError(
+                400,
+                f"This model's maximum context length is {max_model_len} tokens. However, "
+                f"you requested {prompt_tokens} tokens in the messages, "
+                "Please reduce the length of the messages.",
+            )
+        return max_model_len - prompt_tokens
+    if prompt_tokens + max_tokens > max_model_len:
+        raise FakeAPIError(
+            400,
+            f"This model's maximum context length is {max_model_len} tokens. However, you "
+            f"requested {prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, "
+            f"{max_tokens} in the completion). Please reduce the length of the messages or "
+            "completion.",
+        )
+    return max_tokens
+
+
+# ---------------------------------------------------------------- token counting
+
+
+def _word_token_id(word: str) -> int:
+    """A stable token id for a word (sha256, so it survives interpreter restarts)."""
+    digest = hashlib.sha256(word.encode("utf-8")).digest()
+    return 1000 + int.from_bytes(digest[:4], "big") % 31000
+
+
+def prompt_token_ids(prompt: str) -> list[int]:
+    """Token ids of a completion prompt: one per whitespace-separated word."""
+    return [_word_token_id(word) for word in prompt.split()]
+
+
+def _messages_token_ids(messages: Sequence[_ChatMessage]) -> list[int]:
+    """Token ids of chat messages: the template's tokens, then one per word, per message."""
+    ids: list[int] = []
+    for message in messages:
+        ids += [_BEGIN_ID, _word_token_id(message.role), _END_ID]
+        ids += prompt_token_ids(message.text())
+    return ids
+
+
+# ---------------------------------------------------------------- text generation
+
+
+@dataclass(frozen=True)
+class _Generation:
+    """What the fake model produced: the text of each generated token and why it stopped."""
+
+    pieces: tuple[str, ...]
+    finish_reason: Literal["stop", "length"]
+    stop_reason: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The whole output text."""
+        return "".join(self.pieces)
+
+
+def _rng(kind: Kind, source: str, seed: int | None, temperature: float) -> random.Random:
+    """A generator seeded by sha256 of the inputs; greedy decoding (temperature 0) ignores seed."""
+    key = {
+        "kind": kind,
+        "source": source,
+        "seed": seed if temperature > 0 else None,
+        "temperature": float(temperature),
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8")).digest()
+    return random.Random(int.from_bytes(digest, "big"))
+
+
+def _prose(rng: random.Random, count: int, kind: Kind) -> list[tuple[str, str]]:
+    """`count` words of fake prose as (separator before, word); sentences end with a period."""
+    words: list[tuple[str, str]] = []
+    separator = " "
+    while len(words) < count:
+        length = rng.randint(*_SENTENCE_WORDS)
+        for position in range(length):
+            word = rng.choice(_VOCABULARY)
+            word = word.capitalize() if position == 0 else word
+            words.append((separator, word + ("." if position == length - 1 else "")))
+            separator = " "
+        # Documents have paragraphs; chat answers here are a single paragraph.
+        if kind == "completion" and rng.random() < _PARAGRAPH_BREAK_CHANCE:
+            separator = "\n\n"
+    words = words[:count]
+    if words:
+        # End on a full stop so a finished answer reads like one.
+        separator, last = words[-1]
+        words[-1] = (separator, last.rstrip(".") + ".")
+    return words
+
+
+def _answer_words(rng: random.Random, kind: Kind, count: int) -> list[tuple[str, str]]:
+    """The words of an unconstrained answer: chat opens with a stock phrase, base just runs on."""
+    opener = [(" ", word) for word in rng.choice(_CHAT_OPENERS)] if kind == "chat" else []
+    opener = opener[:count]
+    return opener + _prose(rng, count - len(opener), kind)
+
+
+def _inject_tokens(text: str | None) -> list[str]:
+    """Split injected text into word tokens, keeping its whitespace so the text stays exact."""
+    if not text:
+        return []
+    return re.findall(r"\s*\S+", text) or [text]
+
+
+def _tokens(
+    kind: Kind, source: str, seed: int | None, temperature: float, config: FakeConfig, follows: str
+) -> list[str]:
+    """Every token of an unconstrained output, joined onto `follows`, the text it continues."""
+    tokens = _inject_tokens(config.inject_text)
+    words = _answer_words(_rng(kind, source, seed, temperature), kind, config.answer_words)
+    if words:
+        words[0] = _first_word(kind, follows + "".join(tokens), words[0][1])
+    return tokens + [separator + word for separator, word in words]
+
+
+def _first_word(kind: Kind, follows: str, word: str) -> tuple[str, str]:
+    """The first word's separator and case, fitted to the text before it."""
+    # Like a BPE " word" token: a blank unless the text already ends in whitespace.
+    separator = " " if follows and not follows[-1].isspace() else ""
+    # A base model continuing mid-sentence goes on in lower case; a new line starts afresh.
+    if kind == "completion" and follows.rstrip(" \t")[-1:] not in ("", "\n", ".", "!", "?", ":"):
+        word = word[:1].lower() + word[1:]
+    return separator, word
+
+
+def _first_stop(text: str, stops: Sequence[str], searched: int) -> tuple[int, str] | None:
+    """Where the first stop string (in list order, as vLLM checks) newly occurs in text."""
+    for stop in stops:
+        index = text.find(stop, max(0, searched - len(stop) + 1))
+        if index >= 0:
+            return index, stop
+    return None
+
+
+def _clip(tokens: Sequence[str], length: int) -> tuple[str, ...]:
+    """Token texts cut so that together they are the first `length` characters."""
+    pieces: list[str] = []
+    used = 0
+    for token in tokens:
+        piece = token[: max(0, length - used)]
+        pieces.append(piece)
+        used += len(piece)
+    return tuple(pieces)
+
+
+def _limit(tokens: Sequence[str], max_tokens: int, stops: Sequence[str]) -> _Generation:
+    """Apply stop strings, then max_tokens, after each token, as vLLM's stop checker does."""
+    text = ""
+    for count, token in enumerate(tokens, start=1):
+        searched = len(text)
+        text += token
+        hit = _first_stop(text, stops, searched)
+        if hit is not None:
+            # vLLM drops the stop string and whatever followed it in the same token.
+            return _Generation(_clip(tokens[:count], hit[0]), "stop", hit[1])
+        if count >= max_tokens:
+            return _Generation(tuple(tokens[:count]), "length")
+    # The model emits EOS: a token of its own, counted in usage, with no text.
+    return _Generation((*tokens, ""), "stop")
+
+
+def _stop_list(stop: str | list[str] | None) -> list[str]:
+    """The request's stop strings as a list, without empty ones (they would match anywhere)."""
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    return [s for s in stops if s]
+
+
+# ---------------------------------------------------------------- responses
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One accepted generation request: everything needed to answer it."""
+
+    kind: Kind
+    model: str
+    prompt_tokens: int
+    generation: _Generation
+    stream: bool
+    include_usage: bool
+    response_id: str
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+def _usage(job: _Job) -> JSONObject:
+    """vLLM's UsageInfo, in its field order."""
+    completion_tokens = len(job.generation.pieces)
+    return {
+        "prompt_tokens": job.prompt_tokens,
+        "total_tokens": job.prompt_tokens + completion_tokens,
+        "completion_tokens": completion_tokens,
+    }
+
+
+def _envelope(job: _Job, chunk: bool) -> JSONObject:
+    """The id/object/created/model head every response and chunk starts with."""
+    objects = {
+        ("completion", False): "text_completion",
+        ("completion", True): "text_completion",
+        ("chat", False): "chat.completion",
+        ("chat", True): "chat.completion.chunk",
+    }
+    return {
+        "id": job.response_id,
+        "object": objects[(job.kind, chunk)],
+        "created": job.created,
+        "model": job.model,
+    }
+
+
+def _full_response(job: _Job) -> JSONObject:
+    """The non-streaming completion or chat.completion body."""
+    gen = job.generation
+    choice: JSONObject = {"index": 0}
+    if job.kind == "chat":
+        choice["message"] = {"role": "assistant", "content": gen.text, "tool_calls": []}
+    else:
+        choice["text"] = gen.text
+    choice |= {"logprobs": None, "finish_reason": gen.finish_reason, "stop_reason": gen.stop_reason}
+    usage = _usage(job) | {"prompt_tokens_details": None}
+    return _envelope(job, chunk=False) | {
+        "choices": [choice],
+        "usage": usage,
+        "prompt_logprobs": None,
+    }
+
+
+def _content_chunk(job: _Job, piece: str, final: bool) -> JSONObject:
+    """One streamed token; the final one carries finish_reason and stop_reason."""
+    gen = job.generation
+    if job.kind == "completion":
+        # vLLM dumps completion chunks with exclude_unset=False: usage is present, as null.
+        choice: JSONObject = {
+            "index": 0,
+            "text": piece,
+            "logprobs": None,
+            "finish_reason": gen.finish_reason if final else None,
+            "stop_reason": gen.stop_reason if final else None,
+        }
+        return _envelope(job, chunk=True) | {"choices": [choice], "usage": None}
+    # Chat chunks are dumped with exclude_unset=True: stop_reason only on the final chunk.
+    choice = {"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}
+    if final:
+        choice |= {"finish_reason": gen.finish_reason, "stop_reason": gen.stop_reason}
+    return _envelope(job, chunk=True) | {"choices": [choice]}
+
+
+def _role_chunk(job: _Job) -> JSONObject:
+    """The first chat chunk, which announces the assistant role."""
+    choice = {
+        "index": 0,
+        "delta": {"role": "assistant", "content": ""},
+        "logprobs": None,
+        "finish_reason": None,
+    }
+    return _envelope(job, chunk=True) | {"choices": [choice]}
+
+
+def _usage_chunk(job: _Job) -> JSONObject:
+    """The stream_options.include_usage chunk: no choices, just usage."""
+    return _envelope(job, chunk=True) | {"choices": [], "usage": _usage(job)}
+
+
+def _sse(payload: JSONObject) -> str:
+    """One server-sent event, serialised compactly like pydantic's model_dump_json."""
+    return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
+
+
+async def _events(job: _Job, config: FakeConfig) -> AsyncIterator[str]:
+    """vLLM's SSE sequence for one job, paced by the configured delays."""
+    pieces = job.generation.pieces
+    try:
+        await asyncio.sleep(config.first_token_delay)
+        if job.kind == "chat":
+            yield _sse(_role_chunk(job))
+        for index, piece in enumerate(pieces):
+            _maybe_fail(job, config, index)
+            await asyncio.sleep(config.token_delay)
+            final = index == len(pieces) - 1
+            # Like vLLM, a token whose text a stop string cut away sends no chunk (unless last).
+            if piece or final:
+                yield _sse(_content_chunk(job, piece, final))
+        if job.include_usage:
+            yield _sse(_usage_chunk(job))
+        yield _SSE_DONE
+    except (asyncio.CancelledError, GeneratorExit):
+        # The client went away: normal for a streaming server, so no traceback.
+        log.info("fake vLLM: stream %s cancelled by the client", job.response_id)
+        raise
+
+
+def _maybe_fail(job: _Job, config: FakeConfig, index: int) -> None:
+    """Cut the stream once fail_after_tokens tokens have been sent."""
+    if config.fail_after_tokens is not None and index >= config.fail_after_tokens:
+        log.warning(
+            "fake vLLM: aborting stream %s after %d tokens (fail_after_tokens)",
+            job.response_id,
+            index,
+        )
+        raise InjectedFailure(f"fail_after_tokens={config.fail_after_tokens}")
+
+
+async def _respond(job: _Job, config: FakeConfig) -> Response:
+    """Answer a job as an SSE stream or as one JSON body."""
+    if job.stream:
+        return StreamingResponse(_events(job, config), media_type="text/event-stream")
+    fail_after = config.fail_after_tokens
+    if fail_after is not None and len(job.generation.pieces) > fail_after:
+        raise FakeAPIError(500, f"Injected failure after {fail_after} tokens.")
+    # A real server takes as long to answer in one piece as it takes to stream.
+    await asyncio.sleep(config.first_token_delay + config.token_delay * len(job.generation.pieces))
+    return JSONResponse(_full_response(job))
+
+
+class _LogInjectedFailures(logging.Filter):
+    """Keep uvicorn from logging a traceback for failures the fake injects on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop records whose exception is (or wraps) an InjectedFailure."""
+        return not _is_injected(record.exc_info[1] if record.exc_info else None)
+
+
+def _is_injected(exc: BaseException | None) -> bool:
+    """Whether an exception is an InjectedFailure, directly, in a group, or as a cause."""
+    if exc is None:
+        return False
+    if isinstance(exc, InjectedFailure):
+        return True
+    if isinstance(exc, BaseExceptionGroup) and any(_is_injected(e) for e in exc.exceptions):
+        return True
+    return _is_injected(exc.__cause__ or exc.__context__)
+
+
+def _install_log_filter() -> None:
+    """Add the injected-failure filter to uvicorn's error logger once."""
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _LogInjectedFailures) for f in uvicorn_error.filters):
+        uvicorn_error.addFilter(_LogInjectedFailures())
+
+
+# ---------------------------------------------------------------- routes
+
+
+def _state(request: Request) -> FakeState:
+    """The FakeState of the app serving this request."""
+    state = request.app.state.fake
+    assert isinstance(state, FakeState)
+    return state
+
+
+async def _json_body(request: Request) -> object:
+    """The request body as JSON, or a 400 in vLLM's shape."""
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FakeAPIError(400, f"JSON decode error: {exc}") from exc
+
+
+async def _accept_generation(request: Request) -> object:
+    """Log a generation request's body, then fail it if the config says every request fails."""
+    state = _state(request)
+    try:
+        body = await _json_body(request)
+    except FakeAPIError:
+        raw = (await request.body()).decode("utf-8", errors="replace")
+        state.requests.append({"path": request.url.path, "body": raw})
+        raise
+    state.requests.append({"path": request.url.path, "body": body})
+    status = state.config.fail_status
+    if status is not None:
+        raise FakeAPIError(status, f"Injected failure: the fake server answers {status}.")
+    return body
+
+
+def _make_job(
+    kind: Kind,
+    req: _SamplingRequest,
+    source: str,
+    prompt_ids: list[int],
+    max_tokens: int | None,
+    config: FakeConfig,
+    follows: str,
+) -> _Job:
+    """Validate sampling fields, then generate the (deterministic) output for a request."""
+    model = _check_model(req.model, config)
+    problem = _sampling_problem(req, max_tokens)
+    if problem is not None:
+        raise FakeAPIError(400, problem)
+    limit = _fit_context(len(prompt_ids), max_tokens, config.max_model_len)
+    temperature = 1.0 if req.temperature is None else req.temperature
+    tokens = _tokens(kind, source, req.seed, temperature, config, follows)
+    prefix = "cmpl-" if kind == "completion" else "chatcmpl-"
+    return _Job(
+        kind=kind,
+        model=model,
+        prompt_tokens=len(prompt_ids),
+        generation=_limit(tokens, limit, _stop_list(req.stop)),
+        stream=bool(req.stream),
+        include_usage=bool(req.stream_options and req.stream_options.include_usage),
+        response_id=prefix + uuid.uuid4().hex,
+    )
+
+
+async def _completions(request: Request) -> Response:
+    """POST /v1/completions: continue the prompt like a base model."""
+    config = _state(request).config.model_copy()  # this request sees one consistent config
+    req = _validate(_CompletionRequest, await _accept_generation(request))
+    max_tokens = COMPLETION_DEFAULT_MAX_TOKENS if req.max_tokens is None else req.max_tokens
+    ids = prompt_token_ids(req.prompt)
+    job = _make_job("completion", req, req.prompt, ids, max_tokens, config, follows=req.prompt)
+    return await _respond(job, config)
+
+
+async def _chat_completions(request: Request) -> Response:
+    """POST /v1/chat/completions: answer the messages like a chat model."""
+    config = _state(request).config.model_copy()
+    body = await _accept_generation(request)
+    req = _validate(_ChatRequest, body)
+    assert isinstance(body, dict)  # validation above guarantees an object
+    source = json.dumps(body["messages"], sort_keys=True, ensure_ascii=False)
+    # Newer clients send max_completion_tokens; vLLM prefers it over max_tokens.
+    max_tokens = req.max_tokens if req.max_completion_tokens is None else req.max_completion_tokens
+    ids = _messages_token_ids(req.messages)
+    job = _make_job("chat", req, source, ids, max_tokens, config, follows="")
+    return await _respond(job, config)
+
+
+async def _tokenize(request: Request) -> JSONResponse:
+    """POST /tokenize: vLLM's token count for a prompt or for chat messages."""
+    config = _state(request).config
+    req = _validate(_TokenizeRequest, await _json_body(request))
+    _check_model(req.model, config)
+    if (req.prompt is None) == (req.messages is None):
+        raise FakeAPIError(400, "Exactly one of `prompt` or `messages` must be given.")
+    if req.prompt is not None:
+        ids = prompt_token_ids(req.prompt)
+    else:
+        ids = _messages_token_ids(req.messages or [])
+    body = {"count": len(ids), "max_model_len": config.max_model_len, "tokens": ids}
+    return JSONResponse(body | {"token_strs": None})
+
+
+async def _health() -> Response:
+    """GET /health: 200 with an empty body, as vLLM answers."""
+    return Response(status_code=200)
+
+
+async def _models(request: Request) -> JSONResponse:
+    """GET /v1/models: the one served model, in vLLM's ModelCard shape."""
+    state = _state(request)
+    name = state.config.served_model_name
+    permission = {
+        "id": f"modelperm-{uuid.uuid4().hex}",
+        "object": "model_permission",
+        "created": state.created,
+        "allow_create_engine": False,
+        "allow_sampling": True,
+        "allow_logprobs": True,
+        "allow_search_indices": False,
+        "allow_view": True,
+        "allow_fine_tuning": False,
+        "organization": "*",
+        "group": None,
+        "is_blocking": False,
+    }
+    card = {
+        "id": name,
+        "object": "model",
+        "created": state.created,
+        "owned_by": "vllm",
+        "root": name,
+        "parent": None,
+        "max_model_len": state.config.max_model_len,
+        "permission": [permission],
+    }
+    return JSONResponse({"object": "list", "data": [card]})
+
+
+def _assign_config(config: FakeConfig, changes: JSONObject) -> None:
+    """Validate changes against the whole config, then apply them to the live object in place."""
+    merged = FakeConfig.model_validate(config.model_dump() | changes)
+    for name in changes:
+        setattr(config, name, getattr(merged, name))
+
+
+async def _get_config(request: Request) -> JSONResponse:
+    """GET /fake/config: the live config."""
+    return JSONResponse(_state(request).config.model_dump())
+
+
+async def _post_config(request: Request) -> JSONResponse:
+    """POST /fake/config: merge a JSON object into the live config."""
+    config = _state(request).config
+    changes = await _json_body(request)
+    if not isinstance(changes, dict):
+        raise FakeAPIError(400, "The config patch must be a JSON object.")
+    try:
+        _assign_config(config, changes)
+    except ValidationError as exc:
+        raise FakeAPIError(400, str(exc)) from exc
+    return JSONResponse(config.model_dump())
+
+
+async def _get_requests(request: Request) -> JSONResponse:
+    """GET /fake/requests: every generation request body received, oldest first."""
+    return JSONResponse(_state(request).requests)
+
+
+async def _delete_requests(request: Request) -> Response:
+    """DELETE /fake/requests: clear the request log."""
+    _state(request).requests.clear()
+    return Response(status_code=204)
+
+
+async def _reset(request: Request) -> JSONResponse:
+    """POST /fake/reset: the starting config again and an empty request log."""
+    state = _state(request)
+    state.reset()
+    return JSONResponse(state.config.model_dump())
+
+
+async def _on_api_error(request: Request, exc: Exception) -> Response:
+    """Render FakeAPIError as vLLM's error JSON."""
+    assert isinstance(exc, FakeAPIError)
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+def create_fake_app(config: FakeConfig | None = None) -> FastAPI:
+    """A FastAPI app speaking vLLM's OpenAI dialect; `config` stays live (shared, not copied)."""
+    app = FastAPI(title="fake vLLM", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.fake = FakeState(config=config if config is not None else FakeConfig())
+    app.add_exception_handler(FakeAPIError, _on_api_error)
+    routes: list[tuple[str, str, Any]] = [
+        ("GET", "/health", _health),
+        ("GET", "/v1/models", _models),
+        ("POST", "/v1/completions", _completions),
+        ("POST", "/v1/chat/completions", _chat_completions),
+        ("POST", "/tokenize", _tokenize),
+        ("GET", "/fake/config", _get_config),
+        ("POST", "/fake/config", _post_config),
+        ("GET", "/fake/requests", _get_requests),
+        ("DELETE", "/fake/requests", _delete_requests),
+        ("POST", "/fake/reset", _reset),
+    ]
+    for method, path, endpoint in routes:
+        app.add_api_route(path, endpoint, methods=[method])
+    _install_log_filter()
+    return app
+
+
+def fake_state(app: FastAPI) -> FakeState:
+    """The live state (config and request log) of an app made by create_fake_app."""
+    state = app.state.fake
+    assert isinstance(state, FakeState)
+    return state
+
+
+# ---------------------------------------------------------------- running it
+
+
+class FakeServer:
+    """The fake app served over real HTTP by uvicorn in a daemon thread; a context manager."""
+
+    def __init__(
+        self, config: FakeConfig | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.app = create_fake_app(config)
+        self.state = fake_state(self.app)
+        self.config: FakeConfig = self.state.config
+        self.requests: list[JSONObject] = self.state.requests
+        self.host = host
+        self._socket = _bind(host, port)
+        self.port: int = self._socket.getsockname()[1]
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def root_url(self) -> str:
+        """http://HOST:PORT."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """http://HOST:PORT/v1, what an OpenAI client takes as base_url."""
+        return f"{self.root_url}/v1"
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Serve in a daemon thread and return once uvicorn accepts connections."""
+        server = uvicorn.Server(_uvicorn_config(self.app, self.host, self.port))
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [self._socket]}, daemon=True, name="fake-vllm"
+        )
+        self._server, self._thread = server, thread
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the fake vLLM server did not start")
+            time.sleep(0.005)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask uvicorn to exit and wait for its thread."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout)
+        self._socket.close()
+
+    def reset(self) -> None:
+        """Back to the starting config (in place) with an empty request log."""
+        self.state.reset()
+
+    def __enter__(self) -> FakeServer:
+        """Start serving."""
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop serving."""
+        self.stop()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A bound socket, so port 0 picks a free port we know before uvicorn starts (no race)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _uvicorn_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    """uvicorn settings for an embedded server: quiet, and no global logging setup."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # leave the host process's (e.g. pytest's) logging alone
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        # Don't let an abandoned stream hold up shutdown for long.
+        timeout_graceful_shutdown=1,
+    )
+
+
+def run_fake_server(
+    config: FakeConfig | None = None, host: str = "127.0.0.1", port: int = 0
+) -> FakeServer:
+    """A FakeServer to use in a with-statement: `with run_fake_server() as server: ...`."""
+    return FakeServer(config, host=host, port=port)
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options; each maps to a FakeConfig field."""
+    parser = argparse.ArgumentParser(description="A fake vLLM OpenAI-compatible server.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--served-model-name", default="fake-model")
+    parser.add_argument("--token-delay", type=float, default=0.0)
+    parser.add_argument("--first-token-delay", type=float, default=0.0)
+    parser.add_argument("--answer-words", type=int, default=24)
+    parser.add_argument("--max-model-len", type=int, default=2048)
+    parser.add_argument("--inject-text", default=None)
+    parser.add_argument("--fail-status", type=int, default=None)
+    parser.add_argument("--fail-after-tokens", type=int, default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the fake server in the foreground until interrupted."""
+    args = _parse_args(argv)
+    config = FakeConfig(
+        served_model_name=args.served_model_name,
+        token_delay=args.token_delay,
+        first_token_delay=args.first_token_delay,
+        answer_words=args.answer_words,
+        max_model_len=args.max_model_len,
+        inject_text=args.inject_text,
+        fail_status=args.fail_status,
+        fail_after_tokens=args.fail_after_tokens,
+    )
+    uvicorn.run(create_fake_app(config), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Exports of rated pairs for reuse (reward models, DPO, analysis)."""

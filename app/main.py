@@ -1,0 +1,85 @@
+"""The FastAPI application: create_app() wires settings, database, model client and routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app.comparisons import api as comparisons_api
+from app.comparisons import pages as comparisons_pages
+from app.comparisons.runner import GenerationRunner, mark_interrupted
+from app.config import ModelsFile, Settings, load_models_file, load_settings
+from app.db import create_engine, create_sessionmaker
+from app.engines.client import ModelClient
+from app.errors_http import install_error_handlers
+from app.exports import api as exports_api
+from app.limits import BodySizeLimitMiddleware
+from app.migrate import upgrade_to_head
+from app.security import CsrfSigner
+from app.state import AppState
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def create_app(settings: Settings | None = None, models: ModelsFile | None = None) -> FastAPI:
+    """Build the app; config errors surface here, before anything is served."""
+    settings = settings or load_settings()
+    models = models or load_models_file(settings.models_file)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.resolved_database_url()
+        if url.startswith("sqlite"):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        if settings.migrate_on_start:
+            await upgrade_to_head(engine)
+        sessions = create_sessionmaker(engine)
+        interrupted = await mark_interrupted(sessions)
+        if interrupted:
+            log.warning("marked %d unfinished generations as interrupted", interrupted)
+        timeout = httpx.Timeout(
+            connect=settings.connect_timeout_seconds,
+            read=settings.read_timeout_seconds,
+            write=30.0,
+            pool=30.0,
+        )
+        limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
+        http = httpx.AsyncClient(timeout=timeout, limits=limits)
+        runner = GenerationRunner(ModelClient(http), sessions)
+        app.state.playground = AppState(
+            settings=settings,
+            models=models,
+            engine=engine,
+            sessions=sessions,
+            http=http,
+            runner=runner,
+            csrf=CsrfSigner(settings.resolved_secret_key(), settings.env == "production"),
+        )
+        try:
+            yield
+        finally:
+            await runner.shutdown()
+            await http.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Base vs Chat Playground",
+        summary="Compare a base model and its chat sibling side by side; rate; export pairs.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(comparisons_api.router)
+    app.include_router(exports_api.router)
+    app.include_router(comparisons_pages.router)
+    return app
