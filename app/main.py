@@ -19,6 +19,7 @@ from app.db import create_engine, create_sessionmaker
 from app.engines.client import ModelClient
 from app.errors_http import install_error_handlers
 from app.exports import api as exports_api
+from app.headers import SecurityHeadersMiddleware
 from app.limits import BodySizeLimitMiddleware
 from app.migrate import upgrade_to_head
 from app.security import CsrfSigner
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, models: ModelsFile | None = Non
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(comparisons_api.router)

@@ -85,9 +85,7 @@ async def vote(conversation_id: str, data: VoteInput, service: ServiceDep) -> Vo
 
 
 @router.get("/comparisons/{conversation_id}", response_model=ConversationOut)
-async def get_comparison(
-    conversation_id: str, request: Request, service: ServiceDep
-) -> ConversationOut:
+async def get_comparison(conversation_id: str, service: ServiceDep) -> ConversationOut:
     """A conversation with every turn, both current answers and the votes."""
     conversation = await service.get_conversation(conversation_id)
     return conversation_out(conversation, f"/c/{conversation.id}")
