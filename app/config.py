@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
 import tomllib
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -74,14 +77,41 @@ class ModelsFile(BaseModel):
         return next((m for m in self.models if m.kind is kind), None)
 
 
-def load_models_file(path: Path) -> ModelsFile:
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(value: object, env: Mapping[str, str]) -> object:
+    """Replace ${NAME} and ${NAME:-default} in every string of a parsed TOML value."""
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env and env[name] != "":
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"environment variable {name} is not set (used as ${{{name}}})")
+
+        return ENV_REFERENCE.sub(substitute, value)
+    if isinstance(value, list):
+        return [expand_env(item, env) for item in value]
+    if isinstance(value, dict):
+        return {key: expand_env(item, env) for key, item in value.items()}
+    return value
+
+
+def load_models_file(path: Path, env: Mapping[str, str] | None = None) -> ModelsFile:
     """Read and validate a TOML models file, raising ConfigError that names the problem."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        parsed = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"models file not found: {path}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"models file {path} is not valid TOML: {exc}") from exc
+    try:
+        raw = expand_env(parsed, os.environ if env is None else env)
+    except ConfigError as exc:
+        raise ConfigError(f"models file {path}: {exc}") from exc
     try:
         return ModelsFile.model_validate(raw)
     except ValidationError as exc:
@@ -102,6 +132,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     models_file: Path = Path("models.toml")
     secret_key: str = ""
+    # Set true when served over HTTPS: browsers then send the CSRF cookie only over HTTPS.
+    secure_cookies: bool = False
     migrate_on_start: bool = True
     # Limits on untrusted input.
     max_prompt_chars: int = 32_000

@@ -11,6 +11,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app import health
 from app.comparisons import api as comparisons_api
 from app.comparisons import pages as comparisons_pages
 from app.comparisons.runner import GenerationRunner, mark_interrupted
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None, models: ModelsFile | None = Non
             sessions=sessions,
             http=http,
             runner=runner,
-            csrf=CsrfSigner(settings.resolved_secret_key(), settings.env == "production"),
+            csrf=CsrfSigner(settings.resolved_secret_key(), settings.secure_cookies),
         )
         try:
             yield
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, models: ModelsFile | None = Non
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(health.router)
     app.include_router(comparisons_api.router)
     app.include_router(exports_api.router)
     app.include_router(comparisons_pages.router)
