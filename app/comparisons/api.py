@@ -121,6 +121,7 @@ def conversation_out(conversation: Conversation, url: str) -> ConversationOut:
         gen_a, gen_b = turn.current(Side.A), turn.current(Side.B)
         turns.append(
             TurnOut(
+                id=turn.id,
                 number=turn.number,
                 prompt=turn.prompt,
                 params=turn.params,

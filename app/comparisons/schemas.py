@@ -112,6 +112,7 @@ class VoteOut(BaseModel):
 class TurnOut(BaseModel):
     """A turn: the prompt, the shared settings, both current answers and the votes."""
 
+    id: int
     number: int
     prompt: str
     params: dict[str, Any]

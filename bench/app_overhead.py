@@ -1,0 +1,232 @@
+"""The playground's overhead: the same streamed requests sent straight to the model servers and
+through the playground (browser path: POST /c, then the turn's SSE stream), side by side.
+
+Prints, at each concurrency: tokens/s both ways and their ratio, and time to first token
+(p50, p95) both ways with the time the playground adds.
+
+    .venv/bin/python bench/app_overhead.py                      # two fake vLLM servers (the app's ceiling)
+    .venv/bin/python bench/app_overhead.py --models models.toml # real servers: first base + first chat
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.config import ModelConfig, ModelKind, load_models_file  # noqa: E402
+from app.engines.client import GenerationRequest, ModelClient, TextDelta  # noqa: E402
+from tests.support import parse_sse  # noqa: E402
+
+PROMPT = "Write a short story about a lighthouse keeper and a storm."
+CSRF = re.compile(r'"X-CSRF-Token": "([0-9a-f]+)"')
+
+
+@dataclass
+class Sample:
+    """One comparison: time to first token per side, completion tokens, wall time."""
+
+    ttft_s: list[float]
+    tokens: int
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def _process(args: list[str], env: dict[str, str] | None = None) -> Iterator[None]:
+    proc = subprocess.Popen(
+        args,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextmanager
+def _fake_servers(token_delay: float, words: int) -> Iterator[Path]:
+    """Two fake vLLM servers in their own processes, and a models file naming them."""
+    ports = [_free_port(), _free_port()]
+    with tempfile.TemporaryDirectory() as tmp:
+        models = Path(tmp) / "models.toml"
+        models.write_text(
+            "".join(
+                f'[[models]]\nname = "{kind}"\nkind = "{kind}"\n'
+                f'url = "http://127.0.0.1:{port}/v1"\nmodel = "fake-{kind}"\n\n'
+                for kind, port in zip(("base", "chat"), ports, strict=True)
+            )
+        )
+        py = sys.executable
+        fake = [py, "-m", "app.engines.fake_vllm", "--token-delay", str(token_delay)]
+        fake += ["--answer-words", str(words)]
+        with (
+            _process([*fake, "--port", str(ports[0]), "--served-model-name", "fake-base"]),
+            _process([*fake, "--port", str(ports[1]), "--served-model-name", "fake-chat"]),
+        ):
+            for port in ports:
+                _wait_http(f"http://127.0.0.1:{port}/health")
+            yield models
+
+
+@contextmanager
+def _playground(models: Path) -> Iterator[str]:
+    """The playground in its own process on a fresh SQLite database."""
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as data:
+        args = [sys.executable, "-m", "app.cli", "serve", "--models", str(models)]
+        args += ["--port", str(port), "--log-level", "warning"]
+        with _process(args, {"PLAYGROUND_DATA_DIR": data, "DATABASE_URL": ""}):
+            url = f"http://127.0.0.1:{port}"
+            _wait_http(url + "/healthz")
+            yield url
+
+
+async def _direct(client: ModelClient, base: ModelConfig, chat: ModelConfig, n: int) -> Sample:
+    """Both requests straight to the servers, concurrently, as the playground would send them."""
+    sampling = {"temperature": 0.7, "top_p": 0.95, "max_tokens": n, "seed": 1, "stop": []}
+    requests = [
+        GenerationRequest(base, sampling, prompt_text=PROMPT),
+        GenerationRequest(chat, sampling, messages=[{"role": "user", "content": PROMPT}]),
+    ]
+
+    async def one(request: GenerationRequest) -> tuple[float, int]:
+        start, first, tokens = time.perf_counter(), 0.0, 0
+        async for event in client.stream(request):
+            if isinstance(event, TextDelta):
+                first = first or time.perf_counter() - start
+            else:
+                tokens = event.completion_tokens or 0
+        return first, tokens
+
+    results = await asyncio.gather(*(one(r) for r in requests))
+    return Sample([r[0] for r in results], sum(r[1] for r in results))
+
+
+async def _through_app(http: httpx.AsyncClient, token: str, n: int) -> Sample:
+    """The browser path: submit the form, then follow the turn's SSE stream to the end."""
+    start = time.perf_counter()
+    form = {"prompt": PROMPT, "max_tokens": str(n), "seed": "1"}
+    created = await http.post("/c", data=form, headers={"X-CSRF-Token": token, "HX-Request": "1"})
+    created.raise_for_status()
+    conversation = created.headers["HX-Location"].rsplit("/", 1)[1]
+    detail = (await http.get(f"/api/v1/comparisons/{conversation}")).json()
+    turn = detail["turns"][0]["id"]
+    first: dict[str, float] = {}
+    async with http.stream("GET", f"/turns/{turn}/events") as response:
+        async for chunk in response.aiter_text():
+            for event in parse_sse(chunk):
+                side = event.event.rsplit("-", 1)[-1]
+                if event.event.startswith(("delta-", "done-")) and side not in first:
+                    first[side] = time.perf_counter() - start
+    final = (await http.get(f"/api/v1/comparisons/{conversation}")).json()["turns"][0]
+    tokens = sum((final[s]["completion_tokens"] or 0) for s in ("a", "b"))
+    return Sample(list(first.values()), tokens)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _run(models_path: Path, app_url: str, concurrency: int, rounds: int, n: int) -> None:
+    models = load_models_file(models_path)
+    base = models.first_of_kind(ModelKind.BASE)
+    chat = models.first_of_kind(ModelKind.CHAT)
+    assert base and chat, "the models file needs a base and a chat model"
+    limits = httpx.Limits(max_connections=4 * concurrency)
+    timeout = httpx.Timeout(600)
+    async with (
+        httpx.AsyncClient(limits=limits, timeout=timeout) as raw,
+        httpx.AsyncClient(base_url=app_url, limits=limits, timeout=timeout) as http,
+    ):
+        token = CSRF.findall((await http.get("/")).text)[0]
+        client = ModelClient(raw)
+        figures = {}
+        for label in ("direct", "playground"):
+            start = time.perf_counter()
+            samples: list[Sample] = []
+            for _ in range(rounds):
+                batch = [
+                    _direct(client, base, chat, n)
+                    if label == "direct"
+                    else _through_app(http, token, n)
+                    for _ in range(concurrency)
+                ]
+                samples += await asyncio.gather(*batch)
+            wall = time.perf_counter() - start
+            ttfts = [t for s in samples for t in s.ttft_s]
+            figures[label] = (
+                sum(s.tokens for s in samples) / wall,
+                _pct(ttfts, 0.5),
+                _pct(ttfts, 0.95),
+            )
+        (d_tps, d50, d95), (a_tps, a50, a95) = figures["direct"], figures["playground"]
+        print(
+            f"concurrency {concurrency:>3}: tokens/s direct {d_tps:8.1f}  playground {a_tps:8.1f}"
+            f"  ratio {a_tps / d_tps:5.2f} | TTFT p50 {d50 * 1000:6.1f} -> {a50 * 1000:6.1f} ms"
+            f" (+{(a50 - d50) * 1000:5.1f})  p95 {d95 * 1000:6.1f} -> {a95 * 1000:6.1f} ms"
+            f" (+{(a95 - d95) * 1000:5.1f})"
+        )
+
+
+def main() -> None:
+    """Run the benchmark at concurrency 1 and 32 and print the figures."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--models", type=Path, help="use these servers instead of fakes")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="batches per concurrency level")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--token-delay", type=float, default=0.01, help="fake servers only")
+    args = parser.parse_args()
+    with (
+        contextmanager(lambda: (yield args.models))()
+        if args.models
+        else _fake_servers(args.token_delay, args.max_tokens * 2) as models,
+        _playground(models) as app_url,
+    ):
+        print(f"models: {models}; playground: {app_url}; max_tokens {args.max_tokens}")
+        for concurrency in args.concurrency:
+            asyncio.run(_run(models, app_url, concurrency, args.rounds, args.max_tokens))
+
+
+if __name__ == "__main__":
+    main()
