@@ -115,11 +115,7 @@ def load_models_file(path: Path, env: Mapping[str, str] | None = None) -> Models
     try:
         return ModelsFile.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"models file {path} is invalid: {problems}") from exc
+        raise ConfigError(f"models file {path} is invalid: {describe_errors(exc)}") from exc
 
 
 class Settings(BaseSettings):
@@ -182,4 +178,14 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        raise ConfigError(str(exc)) from exc
+        raise ConfigError(describe_errors(exc)) from exc
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """Pydantic errors as one line: 'where: what; where: what'."""
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)

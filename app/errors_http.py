@@ -18,7 +18,7 @@ def describe_validation_errors(exc: RequestValidationError) -> str:
         location = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
         message = str(error.get("msg", "invalid"))
         if error.get("type") == "json_invalid":
-            message = "the request body is not valid JSON"
+            message, location = "the request body is not valid JSON", ""
         parts.append(f"{location}: {message}" if location else message)
     return "; ".join(parts) or "invalid request"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -31,7 +32,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         try:
@@ -51,5 +52,11 @@ class BodySizeLimitMiddleware:
         await send({"type": "http.response.body", "body": body.encode()})
 
 
-class BodyTooLarge(Exception):
-    """Raised inside receive() when the streamed body passes the limit."""
+class BodyTooLarge(HTTPException):
+    """Raised inside receive() when a streamed body passes the limit.
+
+    An HTTPException, because FastAPI turns any other error while reading a body into a 400.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body is larger than {max_bytes} bytes")

@@ -177,9 +177,13 @@ class ComparisonService:
             raise InvalidInput(f"the prompt is too long ({len(prompt)} > {limit} characters)")
 
     async def _add_turn(self, conversation: Conversation, data: TurnInput) -> Turn:
-        if data.params.max_tokens > self.settings.max_tokens_limit:
-            raise InvalidInput(f"max_tokens is at most {self.settings.max_tokens_limit}")
-        params = data.params.with_seed()
+        params = data.params
+        limit = self.settings.max_tokens_limit
+        if "max_tokens" not in params.model_fields_set and params.max_tokens > limit:
+            params = params.model_copy(update={"max_tokens": limit})
+        if params.max_tokens > limit:
+            raise InvalidInput(f"max_tokens is at most {limit}")
+        params = params.with_seed()
         number = len(conversation.turns) + 1
         history = _history(conversation, before=number)
         turn = Turn(number=number, prompt=data.prompt, params=params.model_dump())
