@@ -8,7 +8,22 @@
     if (!saved) return;
     root.querySelectorAll('input[data-remember="rater"]').forEach(function (input) {
       if (!input.value) input.value = saved;
+      fillFromOwnVote(input.form, saved);
     });
+  }
+
+  // Changing a vote re-sends every field: start from this rater's stored scores and comment.
+  function fillFromOwnVote(form, rater) {
+    var footer = form && form.closest(".turn-foot");
+    if (!footer) return;
+    var own = Array.prototype.find.call(
+      footer.querySelectorAll(".vote-record"),
+      function (record) { return record.dataset.rater === rater; }
+    );
+    if (!own) return;
+    form.elements.score_a.value = own.dataset.scoreA || "";
+    form.elements.score_b.value = own.dataset.scoreB || "";
+    form.elements.comment.value = own.dataset.comment || "";
   }
 
   document.addEventListener("DOMContentLoaded", function () { fillRater(document); });
@@ -24,14 +39,18 @@
 
   document.addEventListener("htmx:afterRequest", function (event) {
     var form = event.detail.elt;
-    if (!event.detail.successful || !form.matches || !form.matches("form[data-reset-prompt]")) return;
+    // 4xx answers are swapped in as messages (see htmx-config), so "successful" is not enough.
+    if (!event.detail.successful || event.detail.xhr.status >= 400) return;
+    if (!form.matches || !form.matches("form[data-reset-prompt]")) return;
     var prompt = form.querySelector('textarea[name="prompt"]');
     if (prompt) prompt.value = "";
   });
 
-  // A new request replaces any old message in the flash area.
-  document.addEventListener("htmx:beforeRequest", function () {
+  // A new request, or a turn finishing (which ends "wait until..." messages), clears old messages.
+  function clearFlash() {
     var flash = document.getElementById("flash");
     if (flash) flash.innerHTML = "";
-  });
+  }
+  document.addEventListener("htmx:beforeRequest", clearFlash);
+  document.addEventListener("htmx:sseClose", clearFlash);
 })();
