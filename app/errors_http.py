@@ -40,11 +40,23 @@ def error_response(request: Request, status: int, message: str) -> Response:
     return response
 
 
+def not_found_page(message: str) -> HTMLResponse:
+    """A whole page for a missing URL opened in the browser."""
+    page = templates.get_template("not_found.html").render(message=message)
+    return HTMLResponse(page, status_code=404)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers; unexpected errors still become 500s (and get logged)."""
 
     @app.exception_handler(PlaygroundError)
     async def _domain(request: Request, exc: PlaygroundError) -> Response:
+        if (
+            exc.status_code == 404
+            and not _is_api(request)
+            and not request.headers.get("HX-Request")
+        ):
+            return not_found_page(exc.message)
         return error_response(request, exc.status_code, exc.message)
 
     @app.exception_handler(RequestValidationError)
@@ -63,10 +75,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
             )
         if exc.status_code == 404 and not request.headers.get("HX-Request"):
-            return HTMLResponse(
-                templates.get_template("not_found.html").render(message=str(exc.detail)),
-                status_code=404,
-            )
+            return not_found_page(str(exc.detail))
         return error_response(request, exc.status_code, str(exc.detail))
 
 

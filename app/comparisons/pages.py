@@ -187,23 +187,34 @@ async def _turn_event_stream(
 ) -> AsyncIterator[dict[str, str]]:
     """Yield SSE events until both sides are stored as finished."""
     pending = dict(generation_ids)
+    seen_live: set[str] = set()
     flush = state.settings.stream_flush_seconds
+
+    def delta(side: str, text: str) -> dict[str, str]:
+        """The text after this stream's offset for a side, escaped, as one event."""
+        new_text = text[offsets[side] :]
+        offsets[side] = len(text)
+        return {
+            "event": f"delta-{side}",
+            "data": str(escape(new_text)),
+            "id": f"{offsets['a']}:{offsets['b']}",
+        }
+
     while pending:
         for side, generation_id in list(pending.items()):
             live = state.runner.snapshot(generation_id)
             if live is not None:
-                new_text = live.text[offsets[side] :]
-                if new_text:
-                    offsets[side] = len(live.text)
-                    yield {
-                        "event": f"delta-{side}",
-                        "data": str(escape(new_text)),
-                        "id": f"{offsets['a']}:{offsets['b']}",
-                    }
+                seen_live.add(side)
+                if len(live.text) > offsets[side]:
+                    yield delta(side, live.text)
                 continue
             async with state.sessions() as session:
                 generation = await session.get(Generation, generation_id)
             if generation is not None and generation.finished:
+                # Tokens that arrived during the last coalescing pause still go out as text, so
+                # the deltas of a live stream always add up to the stored answer.
+                if side in seen_live and len(generation.text) > offsets[side]:
+                    yield delta(side, generation.text)
                 column = await _final_column(state, turn_id, side)
                 yield {"event": f"done-{side}", "data": column}
                 del pending[side]

@@ -52,6 +52,9 @@ MODEL_SHAPE: dict[str, Any] = {
     "rope_theta": 10000.0,
 }
 VOCAB_SIZE = 512
+# See _shape_weights.
+CONSTANT_DIM = 4.0
+LOGIT_SCALE = 0.15
 
 TRAINING_TEXT = """\
 The quick brown fox jumps over the lazy dog. A base model continues the text it is given;
@@ -150,7 +153,7 @@ def _save_model(path: Path, tokenizer: Any, chat_template: str | None) -> None:
     )
     torch.manual_seed(SEED)  # the same weights for both models and on every machine
     model = LlamaForCausalLM(config).eval()
-    _never_sample(model, _unwanted_token_ids(fast))
+    _shape_weights(model, never=_unwanted_token_ids(fast))
     model.save_pretrained(path)
     fast.save_pretrained(path)
     if chat_template is not None:
@@ -174,19 +177,26 @@ def _unwanted_token_ids(tokenizer: Any) -> list[int]:
     return unwanted
 
 
-def _never_sample(model: Any, token_ids: list[int]) -> None:
-    """Give the model a constant hidden dimension and use it as a strong negative logit bias.
+def _shape_weights(model: Any, never: list[int]) -> None:
+    """Make sampling varied and input-dependent, and the `never` tokens impossible.
 
-    Llama has no output bias. Setting embedding dimension 0 to a constant makes that dimension
-    of the final hidden state large and positive for every input, so a negative weight on it
-    in a token's output row pushes that token's logit far below every other.
+    With the default tiny init the residual stream barely changes, so the next token depends
+    mostly on the last input token: embeddings of unit scale and output rows of LOGIT_SCALE
+    give each context its own, fairly flat distribution (different seeds, different text).
+    Llama has no output bias, so embedding dimension 0 is made a constant: that dimension of
+    the final hidden state is then positive for every input, and a large negative weight on it
+    in a token's output row keeps that token's logit far below every other.
     """
     import torch  # type: ignore[import-not-found,unused-ignore]
 
     with torch.no_grad():
-        model.model.embed_tokens.weight[:, 0] = 1.0
-        model.lm_head.weight[token_ids, :] = 0.0
-        model.lm_head.weight[token_ids, 0] = -10.0
+        embeddings = model.model.embed_tokens.weight
+        embeddings.normal_(0.0, 1.0)
+        embeddings[:, 0] = CONSTANT_DIM
+        head = model.lm_head.weight
+        head.normal_(0.0, LOGIT_SCALE)
+        head[never, :] = 0.0
+        head[never, 0] = -10.0
 
 
 def main(argv: list[str]) -> int:

@@ -32,13 +32,15 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
 
 
-def prompt_sent(generation: Generation | None) -> str:
-    """What the model received: the raw text, or the messages as JSON."""
-    if generation is None:
-        return ""
-    if generation.prompt_text is not None:
-        return generation.prompt_text
-    return json.dumps(generation.messages, ensure_ascii=False)
+def _generation_columns(table: Any, prefix: str) -> list[Any]:
+    """The few columns of a generation the export needs, as plain values (no ORM objects)."""
+    return [
+        table.text.label(f"{prefix}_text"),
+        table.prompt_text.label(f"{prefix}_prompt_text"),
+        table.messages.label(f"{prefix}_messages"),
+        table.finish_reason.label(f"{prefix}_finish_reason"),
+        table.completion_tokens.label(f"{prefix}_completion_tokens"),
+    ]
 
 
 def _statement() -> Any:
@@ -46,7 +48,29 @@ def _statement() -> Any:
     current_a, current_b = aliased(Generation), aliased(Generation)
     judged_a, judged_b = aliased(Generation), aliased(Generation)
     return (
-        select(Turn, Conversation, current_a, current_b, Vote, judged_a, judged_b)
+        select(
+            Conversation.id.label("conversation_id"),
+            Conversation.system_prompt,
+            Conversation.model_a,
+            Conversation.kind_a,
+            Conversation.model_b,
+            Conversation.kind_b,
+            Turn.id.label("turn_id"),
+            Turn.number,
+            Turn.prompt,
+            Turn.params,
+            current_a.text.label("current_a_text"),
+            current_b.text.label("current_b_text"),
+            Vote.id.label("vote_id"),
+            Vote.updated_at,
+            Vote.rater,
+            Vote.winner,
+            Vote.score_a,
+            Vote.score_b,
+            Vote.comment,
+            *_generation_columns(judged_a, "a"),
+            *_generation_columns(judged_b, "b"),
+        )
         .join(Conversation, Turn.conversation_id == Conversation.id)
         .outerjoin(
             current_a,
@@ -72,44 +96,50 @@ class _HistoryTracker:
         self.turns: list[dict[str, str]] = []
         self._last_turn_id: int | None = None
         self._pending: dict[str, str] = {}
+        self._json = "[]"
 
-    def before(self, turn: Turn, current_a: Generation | None, current_b: Generation | None) -> str:
-        """The history_json for this turn, then remember the turn for the ones after it."""
-        if turn.conversation_id != self.conversation_id:
-            self.conversation_id, self.turns, self._last_turn_id = turn.conversation_id, [], None
-        if turn.id != self._last_turn_id:
+    def before(self, row: Row[Any]) -> str:
+        """The history_json for this row's turn, then remember the turn for the ones after it."""
+        if row.conversation_id != self.conversation_id:
+            self.conversation_id, self.turns, self._last_turn_id = row.conversation_id, [], None
+            self._json = "[]"
+        if row.turn_id != self._last_turn_id:
             if self._last_turn_id is not None:
                 self.turns.append(self._pending)
+                self._json = json.dumps(self.turns, ensure_ascii=False)
             self._pending = {
-                "prompt": turn.prompt,
-                "response_a": current_a.text if current_a else "",
-                "response_b": current_b.text if current_b else "",
+                "prompt": row.prompt,
+                "response_a": row.current_a_text or "",
+                "response_b": row.current_b_text or "",
             }
-            self._last_turn_id = turn.id
-        return json.dumps(self.turns, ensure_ascii=False)
+            self._last_turn_id = row.turn_id
+        return self._json
 
 
-def _row(
-    conversation: Conversation,
-    turn: Turn,
-    vote: Vote,
-    gen_a: Generation | None,
-    gen_b: Generation | None,
-    history: str,
-) -> list[Any]:
-    params = turn.params
-    winner_model = {"a": conversation.model_a, "b": conversation.model_b}.get(vote.winner, "")
+def _prompt_sent(prompt_text: str | None, messages: Any) -> str:
+    """What the model received: the raw text, or the messages as JSON."""
+    if prompt_text is not None:
+        return prompt_text
+    if messages is None:
+        return ""
+    return json.dumps(messages, ensure_ascii=False)
+
+
+def _row(row: Row[Any], history: str) -> list[Any]:
+    params = row.params or {}
+    winner_model = {"a": row.model_a, "b": row.model_b}.get(row.winner, "")
     cells: list[Any] = [
-        vote.id, vote.updated_at.isoformat(), vote.rater, conversation.id, turn.number,
-        conversation.system_prompt or "", turn.prompt, history,
-        conversation.model_a, conversation.kind_a, conversation.model_b, conversation.kind_b,
-        prompt_sent(gen_a), prompt_sent(gen_b),
-        gen_a.text if gen_a else "", gen_b.text if gen_b else "",
-        vote.winner, winner_model, vote.score_a, vote.score_b, vote.comment or "",
+        row.vote_id, row.updated_at.isoformat(), row.rater, row.conversation_id, row.number,
+        row.system_prompt or "", row.prompt, history,
+        row.model_a, row.kind_a, row.model_b, row.kind_b,
+        _prompt_sent(row.a_prompt_text, row.a_messages),
+        _prompt_sent(row.b_prompt_text, row.b_messages),
+        row.a_text or "", row.b_text or "",
+        row.winner, winner_model, row.score_a, row.score_b, row.comment or "",
         params.get("temperature"), params.get("top_p"), params.get("top_k"),
         params.get("max_tokens"), params.get("seed"), json.dumps(params.get("stop") or []),
-        gen_a.finish_reason if gen_a else "", gen_b.finish_reason if gen_b else "",
-        gen_a.completion_tokens if gen_a else None, gen_b.completion_tokens if gen_b else None,
+        row.a_finish_reason or "", row.b_finish_reason or "",
+        row.a_completion_tokens, row.b_completion_tokens,
     ]  # fmt: skip
     return [neutralise(c) if isinstance(c, str) else ("" if c is None else c) for c in cells]
 
@@ -128,17 +158,10 @@ async def stream_ratings_csv(sessions: async_sessionmaker[AsyncSession]) -> Asyn
     async with sessions() as session:
         result = await session.stream(_statement())
         async for partition in result.partitions():
-            rows = [_convert(row, history) for row in partition]
-            chunk = [r for r in rows if r is not None]
+            chunk = []
+            for row in partition:
+                history_json = history.before(row)
+                if row.vote_id is not None:
+                    chunk.append(_row(row, history_json))
             if chunk:
                 yield _rows_csv(chunk)
-            # Loaded objects are not needed again; keep the identity map from growing.
-            session.expunge_all()
-
-
-def _convert(row: Row[Any], history: _HistoryTracker) -> list[Any] | None:
-    turn, conversation, current_a, current_b, vote, judged_a, judged_b = row
-    history_json = history.before(turn, current_a, current_b)
-    if vote is None:
-        return None
-    return _row(conversation, turn, vote, judged_a, judged_b, history_json)
