@@ -4,27 +4,86 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.config import ConfigError, load_models_file, load_settings
+from app.config import ConfigError, Settings, load_models_file, load_settings
+
+if TYPE_CHECKING:
+    from app.engines.defaults import ModelChoice
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.engines.launcher import LaunchError, LaunchSettings, LocalServers
     from app.main import create_app
 
-    if args.models is not None:
-        os.environ["PLAYGROUND_MODELS_FILE"] = str(args.models)
     settings = load_settings()
-    models = load_models_file(settings.models_file)
-    app = create_app(settings, models)
-    print(f"Playground on http://{args.host}:{args.port}  (models from {settings.models_file})")
-    for model in models.models:
-        print(f"  {model.name:<28} {model.kind.value:<5} {model.url}  ({model.model})")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    launch = LaunchSettings(vllm_python=_vllm_python(settings), log_dir=settings.data_dir / "logs")
+    choice = _choose_models(args.models, settings, launch.vllm_python)
+    servers = LocalServers(launch, progress=_say)
+    # Until uvicorn installs its own handlers, SIGTERM must unwind so the servers get stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        models = servers.start(choice.models)
+        servers.watch(lambda message: _say(f"WARNING: {message}"))
+        app = create_app(settings, models, local_servers=servers, notice=choice.notice)
+        _say(f"Playground on http://{args.host}:{args.port}")
+        for model in models.models:
+            _say(f"  {model.name:<28} {model.kind.value:<5} {model.url}  ({model.model})")
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    except LaunchError as exc:
+        _say(f"playground: could not start a model server: {exc}")
+        return 1
+    finally:
+        servers.close()
+    return 0
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _vllm_python(settings: Settings) -> Path:
+    from app.engines.launcher import DEFAULT_VLLM_PYTHON
+
+    return settings.vllm_python or DEFAULT_VLLM_PYTHON
+
+
+def _choose_models(path: Path | None, settings: Settings, vllm_python: Path) -> ModelChoice:
+    """The models file if there is one; else the real default pair, or the demo pair offline."""
+    from app.engines import defaults
+
+    path = path or (settings.models_file if settings.models_file.exists() else None)
+    if path is not None:
+        return defaults.ModelChoice(load_models_file(path))
+    if not vllm_python.exists():
+        raise ConfigError(
+            f"no models file ({settings.models_file}) and no vLLM to launch the default models "
+            f"({vllm_python} is missing): run `bash scripts/setup-vllm.sh`, or pass --models"
+        )
+    _say(f"No models file: using {defaults.DEFAULT_BASE} and {defaults.DEFAULT_CHAT}.")
+    problem = defaults.hub_problem(vllm_python, [defaults.DEFAULT_BASE, defaults.DEFAULT_CHAT])
+    if problem is None:
+        return defaults.ModelChoice(defaults.default_models())
+    _say(f"The default models cannot be used: {problem}")
+    _say("Falling back to the built-in demo pair (built once, then cached).")
+    directory = settings.data_dir / "demo-models"
+    defaults.build_demo_pair(vllm_python, directory)
+    notice = defaults.DEMO_NOTICE.format(reason=problem)
+    return defaults.ModelChoice(defaults.demo_models(directory), notice)
+
+
+def _demo_models(args: argparse.Namespace) -> int:
+    from app.engines import defaults
+
+    settings = load_settings()
+    directory = args.dir or settings.data_dir / "demo-models"
+    defaults.build_demo_pair(_vllm_python(settings), directory, force=args.force)
+    _say(f"demo pair in {directory}: demo-base, demo-chat")
     return 0
 
 
@@ -64,7 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="start the web app")
-    serve.add_argument("--models", type=Path, help="models file (TOML); default: models.toml")
+    serve.add_argument(
+        "--models",
+        type=Path,
+        help="models file (TOML); default: models.toml if present, else the default pair",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
@@ -73,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply migrations").set_defaults(handler=_db_upgrade)
+
+    demo = commands.add_parser("demo-models", help="build the offline demo base/chat pair")
+    demo.add_argument("--dir", type=Path, help="where to build it; default: DATA_DIR/demo-models")
+    demo.add_argument("--force", action="store_true", help="rebuild even if cached")
+    demo.set_defaults(handler=_demo_models)
 
     fake = commands.add_parser(
         "fake-server", help="a fake vLLM-compatible server for development and tests (no model)"

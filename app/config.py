@@ -27,29 +27,54 @@ class ModelKind(StrEnum):
 
 
 class ModelConfig(BaseModel):
-    """One model as listed in the models file."""
+    """One model as listed in the models file: a server `url`, or a `source` to launch."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/@+-]+$")]
     kind: ModelKind
-    url: Annotated[str, Field(pattern=r"^https?://")]
-    model: Annotated[str, Field(min_length=1, max_length=256)]
+    url: Annotated[str | None, Field(pattern=r"^https?://")] = None
+    # A Hugging Face id or a local directory; without `url`, `playground serve` launches vLLM.
+    source: Annotated[str | None, Field(min_length=1)] = None
+    model: Annotated[str, Field(min_length=1, max_length=256)] = ""
     revision: str | None = None
     api_key: str | None = None
     chat_template: str | None = None
     description: str | None = None
+    # Options for a launched vLLM server (ignored when `url` is given).
+    max_model_len: Annotated[int | None, Field(ge=16)] = None
+    dtype: str | None = None
+    gpu_memory_utilization: Annotated[float | None, Field(gt=0, le=1)] = None
+    vllm_args: list[str] = []
 
     @field_validator("url")
     @classmethod
-    def _strip_trailing_slash(cls, url: str) -> str:
-        return url.rstrip("/")
+    def _strip_trailing_slash(cls, url: str | None) -> str | None:
+        return url.rstrip("/") if url else url
 
     @model_validator(mode="after")
-    def _chat_template_only_for_chat(self) -> ModelConfig:
+    def _consistent(self) -> ModelConfig:
+        if self.url is None and self.source is None:
+            raise ValueError("give either `url` (a running server) or `source` (to launch vLLM)")
+        if not self.model:
+            if self.source is None:
+                raise ValueError("`model` (the served model name) is required with `url`")
+            object.__setattr__(self, "model", self.source)
         if self.chat_template is not None and self.kind is not ModelKind.CHAT:
             raise ValueError("chat_template only applies to models of kind 'chat'")
         return self
+
+    @property
+    def launched(self) -> bool:
+        """True when the playground must start this model's server itself."""
+        return self.url is None
+
+    @property
+    def server_url(self) -> str:
+        """The OpenAI-compatible base URL (…/v1); only known once a launched model is up."""
+        if self.url is None:
+            raise ConfigError(f"model {self.name!r} has no server yet (it is launched on start)")
+        return self.url
 
 
 class ModelsFile(BaseModel):
@@ -131,6 +156,8 @@ class Settings(BaseSettings):
     # Set true when served over HTTPS: browsers then send the CSRF cookie only over HTTPS.
     secure_cookies: bool = False
     migrate_on_start: bool = True
+    # The Python of vLLM's own virtualenv, for models the playground launches itself.
+    vllm_python: Path | None = None
     # Limits on untrusted input.
     max_prompt_chars: int = 32_000
     max_system_chars: int = 8_000

@@ -18,6 +18,7 @@ from app.comparisons.runner import GenerationRunner, mark_interrupted
 from app.config import ModelsFile, Settings, load_models_file, load_settings
 from app.db import create_engine, create_sessionmaker
 from app.engines.client import ModelClient
+from app.engines.launcher import LocalServers
 from app.errors_http import install_error_handlers
 from app.exports import api as exports_api
 from app.headers import SecurityHeadersMiddleware
@@ -30,7 +31,12 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
-def create_app(settings: Settings | None = None, models: ModelsFile | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    models: ModelsFile | None = None,
+    local_servers: LocalServers | None = None,
+    notice: str | None = None,
+) -> FastAPI:
     """Build the app; config errors surface here, before anything is served."""
     settings = settings or load_settings()
     models = models or load_models_file(settings.models_file)
@@ -64,6 +70,8 @@ def create_app(settings: Settings | None = None, models: ModelsFile | None = Non
             http=http,
             runner=runner,
             csrf=CsrfSigner(settings.resolved_secret_key(), settings.secure_cookies),
+            local_servers=local_servers,
+            notice=notice,
         )
         try:
             yield

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.comparisons.runner import GenerationRunner
 from app.config import ModelsFile, Settings
+from app.engines.launcher import LocalServers
 from app.security import CsrfSigner
 
 
@@ -23,3 +24,10 @@ class AppState:
     http: httpx.AsyncClient
     runner: GenerationRunner
     csrf: CsrfSigner
+    local_servers: LocalServers | None = None
+    # Shown on every page, e.g. that offline demo models replace the defaults.
+    notice: str | None = None
+
+    def model_problems(self) -> dict[str, str]:
+        """Launched model servers that have died, with why."""
+        return self.local_servers.problems() if self.local_servers is not None else {}

@@ -109,10 +109,18 @@ def test_bad_kind_names_the_field_and_allowed_values(tmp_path: Path) -> None:
     assert "'base'" in message and "'chat'" in message
 
 
-def test_missing_url_names_the_field(tmp_path: Path) -> None:
+def test_missing_url_and_source_names_both(tmp_path: Path) -> None:
     text = CHAT_ENTRY.replace('url = "http://127.0.0.1:8002/v1"\n', "")
     message = config_error(tmp_path, text)
-    assert "models.0.url" in message and "required" in message.lower()
+    assert "models.0" in message and "`url`" in message and "`source`" in message
+
+
+def test_source_without_url_is_a_model_to_launch(tmp_path: Path) -> None:
+    path = tmp_path / "models.toml"
+    path.write_text('[[models]]\nname = "b"\nkind = "base"\nsource = "Qwen/Qwen2.5-0.5B"\n')
+    model = load_models_file(path).models[0]
+    assert model.launched and model.url is None
+    assert model.model == "Qwen/Qwen2.5-0.5B"  # served under its source name by default
 
 
 def test_url_without_http_scheme_names_the_field(tmp_path: Path) -> None:

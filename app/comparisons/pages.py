@@ -39,7 +39,13 @@ csrf = [Depends(verify_csrf)]
 def render(request: Request, state: State, name: str, context: dict[str, Any]) -> HTMLResponse:
     """A full page, carrying the CSRF token that its htmx requests send back."""
     cookie, is_new = state.csrf.browser_cookie(request)
-    context = {**context, "csrf_token": state.csrf.token_for(cookie), "models": state.models.models}
+    context = {
+        **context,
+        "csrf_token": state.csrf.token_for(cookie),
+        "models": state.models.models,
+        "notice": state.notice,
+        "model_problems": state.model_problems(),
+    }
     response = templates.TemplateResponse(request, name, context)
     if is_new:
         state.csrf.set_cookie(response, cookie)

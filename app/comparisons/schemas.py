@@ -57,7 +57,7 @@ class ModelOut(BaseModel):
     name: str
     kind: str
     model: str
-    url: str
+    url: str | None
     revision: str | None
     description: str | None
 

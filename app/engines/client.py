@@ -54,7 +54,7 @@ class GenerationRequest:
     @property
     def endpoint(self) -> str:
         """The full URL the request goes to."""
-        return self.model.url + self.path
+        return self.model.server_url + self.path
 
     def body(self) -> dict[str, Any]:
         """The JSON body, in vLLM's dialect, streaming with a final usage chunk."""

@@ -1,0 +1,96 @@
+"""The models used when no models file is given: a real base/instruct pair, or an offline demo."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.config import ModelConfig, ModelKind, ModelsFile
+
+DEFAULT_BASE = "Qwen/Qwen2.5-0.5B"
+DEFAULT_CHAT = "Qwen/Qwen2.5-0.5B-Instruct"
+DEFAULT_MAX_MODEL_LEN = 4096
+# Enough to learn whether the hub answers; a failed fetch is then clear within this time.
+HUB_CHECK_SECONDS = 60
+
+DEMO_NOTICE = (
+    "Offline demo models: {reason} These two tiny models were trained on this machine in a few "
+    "minutes from a small built-in corpus (base) and instruction pairs (chat). They show how a "
+    "base model continues text while its chat sibling answers, not what real models can do."
+)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The models to serve, and a notice to show on every page (None when nothing to say)."""
+
+    models: ModelsFile
+    notice: str | None = None
+
+
+def default_models() -> ModelsFile:
+    """The real default pair, each launched from the Hugging Face hub."""
+    return ModelsFile(
+        models=[
+            ModelConfig(
+                name="qwen2.5-0.5b", kind=ModelKind.BASE, source=DEFAULT_BASE,
+                max_model_len=DEFAULT_MAX_MODEL_LEN,
+            ),
+            ModelConfig(
+                name="qwen2.5-0.5b-instruct", kind=ModelKind.CHAT, source=DEFAULT_CHAT,
+                max_model_len=DEFAULT_MAX_MODEL_LEN,
+            ),
+        ]
+    )  # fmt: skip
+
+
+def demo_models(directory: Path) -> ModelsFile:
+    """The built-in demo pair, built into `directory` by app.engines.demo_models."""
+    return ModelsFile(
+        models=[
+            ModelConfig(
+                name="demo-base", kind=ModelKind.BASE, source=str(directory / "demo-base"),
+                model="demo-base", max_model_len=512,
+                description="tiny base model trained locally on the built-in corpus",
+            ),
+            ModelConfig(
+                name="demo-chat", kind=ModelKind.CHAT, source=str(directory / "demo-chat"),
+                model="demo-chat", max_model_len=512,
+                description="the demo base model fine-tuned on built-in instruction pairs",
+            ),
+        ]
+    )  # fmt: skip
+
+
+def hub_problem(vllm_python: Path, repo_ids: list[str]) -> str | None:
+    """None when the models can be fetched (or are cached); otherwise why not, in one line."""
+    script = (
+        "import sys\n"
+        "from huggingface_hub import snapshot_download\n"
+        "for repo in sys.argv[1:]:\n"
+        "    snapshot_download(repo, allow_patterns=['config.json'])\n"
+    )
+    try:
+        result = subprocess.run(  # noqa: S603 (our own interpreter and script)
+            [str(vllm_python), "-c", script, *repo_ids],
+            capture_output=True,
+            text=True,
+            timeout=HUB_CHECK_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"the Hugging Face hub did not answer within {HUB_CHECK_SECONDS} s."
+    if result.returncode == 0:
+        return None
+    last = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
+    return f"{', '.join(repo_ids)} could not be fetched ({last[:200]})."
+
+
+def build_demo_pair(vllm_python: Path, directory: Path, force: bool = False) -> None:
+    """Build (or reuse the cached) demo pair with vLLM's Python, which has torch."""
+    command = [str(vllm_python), "-m", "app.engines.demo_models", str(directory)]
+    if force:
+        command.append("--force")
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run(command, check=True, cwd=root)  # noqa: S603 (our own command line)
