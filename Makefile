@@ -7,7 +7,7 @@ MODELS ?= models.toml
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest browser fake-models clean
+.PHONY: run test lint typecheck pytest pytest-postgres browser fake-models clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ run: $(STAMP) $(MODELS)
 	$(BIN)/playground serve --models $(MODELS) --host $(HOST) --port $(PORT)
 
 ## Set up and run linters, type checks and the whole test suite (what CI runs)
-test: $(STAMP) browser lint typecheck pytest
+test: $(STAMP) browser lint typecheck pytest pytest-postgres
 
 browser:
 	bash scripts/install-browser.sh
@@ -36,7 +36,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy app
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	env -u TEST_POSTGRES_URL $(BIN)/pytest -q
+
+## The suite again on a throwaway PostgreSQL server (started, then stopped even on failure)
+pytest-postgres: $(STAMP)
+	bash scripts/postgres-test-server.sh run $(BIN)/pytest -q --ignore=tests/browser
 
 ## Two fake vLLM servers on :8001/:8002 (random words, no model) to try the UI without a GPU
 fake-models: $(STAMP)

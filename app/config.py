@@ -33,11 +33,11 @@ class ModelConfig(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/@+-]+$")]
     kind: ModelKind
-    url: Annotated[str | None, Field(pattern=r"^https?://")] = None
+    url: Annotated[str | None, Field(pattern=r"^https?://", max_length=256)] = None
     # A Hugging Face id or a local directory; without `url`, `playground serve` launches vLLM.
     source: Annotated[str | None, Field(min_length=1)] = None
     model: Annotated[str, Field(min_length=1, max_length=256)] = ""
-    revision: str | None = None
+    revision: Annotated[str | None, Field(max_length=128)] = None
     api_key: str | None = None
     chat_template: str | None = None
     description: str | None = None

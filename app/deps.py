@@ -41,7 +41,8 @@ def get_runner(state: State) -> GenerationRunner:
 
 async def get_session(state: State) -> AsyncIterator[AsyncSession]:
     """A session per request: committed on success, rolled back on error."""
-    async for session in session_scope(state.sessions):
+    # A context manager, so an error raised by the endpoint reaches it and rolls back.
+    async with session_scope(state.sessions) as session:
         yield session
 
 

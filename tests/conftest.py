@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
+import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from psycopg import sql
+from psycopg.rows import TupleRow
+from sqlalchemy.engine import make_url
 
 from app.config import ModelConfig, ModelKind, ModelsFile, Settings
 from app.engines.fake_vllm import FakeConfig, FakeServer
@@ -59,10 +67,63 @@ def models(base_server: FakeServer, chat_server: FakeServer) -> ModelsFile:
     )  # fmt: skip
 
 
+# Set (e.g. by `make test` through scripts/postgres-test-server.sh) to run on PostgreSQL.
+POSTGRES_ENV = "TEST_POSTGRES_URL"
+
+
+def postgres_server_url() -> str | None:
+    """The PostgreSQL server the suite runs against (driver-neutral URL), or None for SQLite."""
+    url = os.environ.get(POSTGRES_ENV, "").strip()
+    if not url:
+        return None
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def postgres_admin(server_url: str) -> psycopg.Connection[TupleRow]:
+    """An autocommit connection to the server's maintenance database, for CREATE/DROP DATABASE."""
+    return psycopg.connect(server_url, autocommit=True, connect_timeout=10)
+
+
+class LeakedConnectionWarning(UserWarning):
+    """A test database still had open connections when it was dropped."""
+
+
+@contextmanager
+def postgres_database(server_url: str) -> Iterator[str]:
+    """A new, uniquely named database on the server (its URL), dropped on exit even if in use."""
+    name = f"test_{uuid.uuid4().hex[:20]}"
+    with postgres_admin(server_url) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with postgres_admin(server_url) as admin:
+            left = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
+            ).fetchone()
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        if left and left[0]:
+            warnings.warn(
+                f"{left[0]} connection(s) to test database {name} were still open at its drop "
+                "(an engine not disposed, or an app whose lifespan did not end?)",
+                LeakedConnectionWarning,
+                stacklevel=1,
+            )
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """A fresh SQLite database file per test."""
-    return f"sqlite:///{tmp_path / 'test.db'}"
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh database per test: a SQLite file, or a new PostgreSQL database dropped afterwards.
+
+    Fixtures using this one (settings, app, client) are torn down first, so the app's lifespan
+    has disposed of its engine before the drop; FORCE ends any connection still left over.
+    """
+    server = postgres_server_url()
+    if server is None:
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    with postgres_database(server) as url:
+        yield url
 
 
 @pytest.fixture

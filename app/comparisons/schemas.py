@@ -5,15 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.comparisons.models import Winner
 from app.engines.params import SamplingParams
 from app.engines.prompts import BaseFormat
 
+
+def no_nul(text: str) -> str:
+    """Refuse the NUL character, which no database text column stores."""
+    if "\x00" in text:
+        raise ValueError("must not contain the NUL character")
+    return text
+
+
+NoNul = AfterValidator(no_nul)
 # Hard caps; Settings may set tighter prompt limits, checked in the service.
-PromptText = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
-RaterName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+PromptText = Annotated[str, StringConstraints(min_length=1, max_length=100_000), NoNul]
+RaterName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), NoNul
+]
 Score = Annotated[int, Field(ge=1, le=5)]
 
 
@@ -29,7 +40,7 @@ class TurnInput(BaseModel):
 class ComparisonInput(TurnInput):
     """Start a conversation: the first prompt, and optionally which models and how."""
 
-    system: Annotated[str, StringConstraints(max_length=100_000)] | None = None
+    system: Annotated[str, StringConstraints(max_length=100_000), NoNul] | None = None
     models: Annotated[list[str], Field(min_length=2, max_length=2)] | None = Field(
         default=None, description="[name_a, name_b]; default: first base and first chat model"
     )
@@ -48,7 +59,7 @@ class VoteInput(BaseModel):
     )
     score_a: Score | None = None
     score_b: Score | None = None
-    comment: Annotated[str, StringConstraints(max_length=100_000)] | None = None
+    comment: Annotated[str, StringConstraints(max_length=100_000), NoNul] | None = None
 
 
 class ModelOut(BaseModel):

@@ -12,10 +12,14 @@ import httpx
 from app.config import ModelConfig, ModelKind
 
 MAX_ERROR_CHARS = 500
+MAX_FINISH_REASON_CHARS = 40  # the column's width
 
 
 class EngineError(Exception):
     """A model server could not be reached or answered with an error; the text is user-facing."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message.replace("\x00", "\ufffd"))
 
 
 @dataclass(frozen=True)
@@ -132,15 +136,17 @@ async def _parse_stream(response: httpx.Response, kind: ModelKind) -> AsyncItera
             if text:
                 yield TextDelta(text)
             if choice.get("finish_reason"):
-                finish_reason = choice["finish_reason"]
+                finish_reason = str(choice["finish_reason"])[:MAX_FINISH_REASON_CHARS]
     raise EngineError("model server closed the stream before it finished")
 
 
 def _choice_text(choice: dict[str, Any], kind: ModelKind) -> str:
-    """The new text in one streamed choice."""
+    """The new text in one streamed choice (NUL, which no database text column takes, replaced)."""
     if kind is ModelKind.BASE:
-        return str(choice.get("text") or "")
-    return str((choice.get("delta") or {}).get("content") or "")
+        text = str(choice.get("text") or "")
+    else:
+        text = str((choice.get("delta") or {}).get("content") or "")
+    return text.replace("\x00", "\ufffd")
 
 
 def _error_message(raw: bytes) -> str:

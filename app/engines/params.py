@@ -42,6 +42,8 @@ class SamplingParams(BaseModel):
         for stop in value:
             if not stop:
                 raise ValueError("stop sequences must not be empty")
+            if "\x00" in stop:
+                raise ValueError("stop sequences must not contain the NUL character")
             if len(stop) > MAX_STOP_CHARS:
                 raise ValueError(f"each stop sequence is at most {MAX_STOP_CHARS} characters")
         return value

@@ -15,7 +15,7 @@ from app.config import ConfigError, ModelConfig, ModelKind, ModelsFile
 from app.engines.launcher import LaunchError, LaunchSettings, LocalServers
 
 # Behaves like `python -m vllm.entrypoints.openai.api_server ARGS` (the flags the launcher passes),
-# but serves the fake; FAKE_VLLM_MODE makes it crash at start or die after becoming healthy.
+# but serves the fake; FAKE_VLLM_MODE: crash at start, or die once FAKE_VLLM_DIE_FILE exists.
 SHIM = """#!{python}
 import os, sys, threading, time
 args = sys.argv[3:]
@@ -26,8 +26,12 @@ print("INFO loading weights for", opts["--model"], flush=True)
 if mode == "crash":
     print("ValueError: Unsupported CPU attention configuration", flush=True)
     sys.exit(3)
+def die_when_told():
+    while not os.path.exists(os.environ["FAKE_VLLM_DIE_FILE"]):
+        time.sleep(0.05)
+    os._exit(7)
 if mode == "die-later":
-    threading.Thread(target=lambda: (time.sleep(1.5), os._exit(7)), daemon=True).start()
+    threading.Thread(target=die_when_told, daemon=True).start()
 from app.engines import fake_vllm
 fake_vllm.main(["--port", opts["--port"], "--served-model-name", opts["--served-model-name"]])
 """
@@ -114,11 +118,15 @@ def test_a_server_that_dies_later_is_reported_once(
     shim: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_VLLM_MODE", "die-later")
+    die_file = tmp_path / "die-now"
+    monkeypatch.setenv("FAKE_VLLM_DIE_FILE", str(die_file))
     servers = servers_for(shim, tmp_path, [])
     reports: list[str] = []
     try:
         servers.start(launch_file("base"))
         servers.watch(reports.append, interval=0.1)
+        assert servers.problems() == {}
+        die_file.touch()
         deadline = time.monotonic() + 10
         while not reports and time.monotonic() < deadline:
             time.sleep(0.1)
