@@ -7,7 +7,7 @@ MODELS ?= models.toml
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest pytest-postgres browser fake-models clean
+.PHONY: run vllm test lint typecheck pytest pytest-postgres browser fake-models clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,12 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-$(MODELS):
-	cp models.example.toml $(MODELS)
+## Set up and start the playground at http://$(HOST):$(PORT): models.toml if present, else the
+## default pair launched in vLLM (or, without access to the model hub, the built-in demo pair)
+run: $(STAMP) vllm
+	$(BIN)/playground serve $(if $(wildcard $(MODELS)),--models $(MODELS)) --host $(HOST) --port $(PORT)
 
-## Set up and start the playground at http://$(HOST):$(PORT)
-run: $(STAMP) $(MODELS)
-	$(BIN)/playground serve --models $(MODELS) --host $(HOST) --port $(PORT)
+## vLLM in its own virtualenv (.venv-vllm): the CUDA build with an NVIDIA GPU, else the CPU build
+vllm:
+	bash scripts/setup-vllm.sh
 
 ## Set up and run linters, type checks and the whole test suite (what CI runs)
 test: $(STAMP) browser lint typecheck pytest pytest-postgres
