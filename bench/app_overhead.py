@@ -4,8 +4,8 @@ through the playground (browser path: POST /c, then the turn's SSE stream), side
 Prints, at each concurrency: tokens/s both ways and their ratio, and time to first token
 (p50, p95) both ways with the time the playground adds.
 
-    .venv/bin/python bench/app_overhead.py                      # two fake vLLM servers (the app's ceiling)
-    .venv/bin/python bench/app_overhead.py --models models.toml # real servers: first base + first chat
+    .venv/bin/python bench/app_overhead.py            # two fake vLLM servers: the app's ceiling
+    .venv/bin/python bench/app_overhead.py --models models.toml   # first base + first chat
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
