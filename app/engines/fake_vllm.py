@@ -1,4 +1,21 @@
-"""A fake vLLM OpenAI server for tests and benchmarks: deterministic text, vLLM's exact shapes."""
+"""A fake vLLM OpenAI server for tests and benchmarks: deterministic text, vLLM's exact shapes.
+
+Its tokenizer and its "model" are small pure functions, documented here so tests can predict them:
+
+- Tokens: one per whitespace-led word (`"The"`, `" river"`, `"\\n\\nIt"`); a `<|name|>` marker is a
+  token of its own; whitespace at the very end of a text joins the last token. A token's id is a
+  hash of (`vocab_id`, its text), so two servers share ids exactly when they share `vocab_id`.
+- Chat template: `<|role|>\\n{content}<|end|>\\n` per message, then `<|assistant|>\\n` as the
+  generation prompt. `<|end|>` is also the end-of-sequence token that ends a finished answer: it is
+  counted and has logprobs, but adds no text.
+- Ranks: scoring a prompt (`prompt_logprobs`), a token whose word (its text without surrounding
+  whitespace and trailing `.,:;!?`) is a key of `FakeConfig.prompt_ranks` has that rank; every
+  other token has rank 1. A generated token has rank 1 under greedy decoding (temperature 0), and
+  rank 1, 2 or 3 (7:2:1, by a hash of it and the token before) when sampling.
+- Logprobs: at each position p(rank r) = p1 * (1 - p1) ** (r - 1), with p1 in [0.35, 0.95) from a
+  hash of (previous token, token); the other candidates are words of the fake's prose vocabulary,
+  drawn by the same hash, with the token's own leading whitespace.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +24,18 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import random
 import re
 import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -32,9 +50,6 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # vLLM's CompletionRequest defaults max_tokens to 16 (the OpenAI default); chat fills the context.
 COMPLETION_DEFAULT_MAX_TOKENS = 16
-# Chat prompts pay for the template: begin marker, role and end marker around every message.
-TEMPLATE_TOKENS_PER_MESSAGE = 3
-_BEGIN_ID, _END_ID = 1, 2
 # Words per sentence of fake prose, and how often a base model starts a new paragraph.
 _SENTENCE_WORDS = (4, 10)
 _PARAGRAPH_BREAK_CHANCE = 0.25
@@ -50,6 +65,23 @@ _VOCABULARY = (
 _CHAT_OPENERS = (("Sure.",), ("Here", "is", "an", "answer:"))
 _SSE_DONE = "data: [DONE]\n\n"
 
+DEFAULT_VOCAB_ID = "fake-words-1"
+# The base "model" finds a chat model's stock openers unlikely, as URIAL found for style tokens.
+DEFAULT_PROMPT_RANKS: dict[str, int] = {"Sure": 6, "Here": 4, "an": 2, "answer": 3}
+EOS_TOKEN = "<|end|>"  # noqa: S105 (a token, not a secret)
+# How vLLM writes a token with `return_tokens_as_token_ids`.
+TOKEN_ID_PREFIX = "token_id:"  # noqa: S105
+# Ids are below VOCAB_SIZE; word ids start at 1000, as if the first were reserved.
+VOCAB_SIZE = 2**31
+_FIRST_WORD_ID = 1000
+# vLLM's default --max-logprobs.
+DEFAULT_MAX_LOGPROBS = 20
+# What a token id the tokenizer has never produced decodes to.
+UNKNOWN_TOKEN = "<unk>"  # noqa: S105
+_SPECIAL = r"<\|\w+\|>"
+_TOKEN = re.compile(rf"\s*(?:{_SPECIAL}|(?:(?!{_SPECIAL})\S)+)")
+_WORD_PUNCTUATION = ".,:;!?"
+
 
 class FakeConfig(BaseModel):
     """Knobs of the fake server; mutable so tests can change behaviour of a running server."""
@@ -64,25 +96,40 @@ class FakeConfig(BaseModel):
     inject_text: str | None = None
     answer_words: int = Field(default=24, ge=0)
     max_model_len: int = Field(default=2048, ge=1)
+    # The tokenizer's name: servers with different ones give the same text different ids.
+    vocab_id: str = Field(default=DEFAULT_VOCAB_ID, min_length=1)
+    # word -> rank when scoring a prompt; words not listed rank 1 (see the module docstring).
+    prompt_ranks: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: dict(DEFAULT_PROMPT_RANKS)
+    )
+    max_logprobs: int = Field(default=DEFAULT_MAX_LOGPROBS, ge=0)
 
 
 @dataclass
 class FakeState:
-    """The live config and request log that one fake app serves from."""
+    """The live config, request log and tokenizers that one fake app serves from."""
 
     config: FakeConfig
     requests: list[JSONObject] = field(default_factory=list)
     created: int = field(default_factory=lambda: int(time.time()))
     initial: FakeConfig = field(init=False)
+    tokenizers: dict[str, FakeTokenizer] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Remember the starting config so reset() can return to it."""
-        self.initial = self.config.model_copy()
+        self.initial = self.config.model_copy(deep=True)
 
     def reset(self) -> None:
         """Restore the starting config in place and clear the request log in place."""
         _assign_config(self.config, self.initial.model_dump())
         self.requests.clear()
+
+    def tokenizer(self, vocab_id: str) -> FakeTokenizer:
+        """The tokenizer for a vocabulary (made on first use; it remembers what it has seen)."""
+        found = self.tokenizers.get(vocab_id)
+        if found is None:
+            found = self.tokenizers.setdefault(vocab_id, FakeTokenizer(vocab_id))
+        return found
 
 
 class FakeAPIError(Exception):
@@ -149,12 +196,16 @@ class _SamplingRequest(BaseModel):
     stream: bool | None = False
     stream_options: _StreamOptions | None = None
     n: int | None = 1
+    prompt_logprobs: int | None = None
+    return_tokens_as_token_ids: bool | None = None
+    return_token_ids: bool | None = None
 
 
 class _CompletionRequest(_SamplingRequest):
-    """POST /v1/completions body."""
+    """POST /v1/completions body: a text prompt, or token ids as vLLM also accepts."""
 
-    prompt: str
+    prompt: str | list[Annotated[int, Field(ge=0)]]
+    logprobs: int | None = None
 
 
 class _ContentPart(BaseModel):
@@ -187,6 +238,10 @@ class _ChatRequest(_SamplingRequest):
     messages: list[_ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = None
     chat_template: str | None = None
+    logprobs: bool | None = False
+    top_logprobs: int | None = 0
+    add_generation_prompt: bool = True
+    continue_final_message: bool = False
 
 
 class _TokenizeRequest(BaseModel):
@@ -197,6 +252,19 @@ class _TokenizeRequest(BaseModel):
     model: str | None = None
     prompt: str | None = None
     messages: list[_ChatMessage] | None = None
+    add_special_tokens: bool | None = None
+    add_generation_prompt: bool = True
+    continue_final_message: bool = False
+    return_token_strs: bool | None = False
+
+
+class _DetokenizeRequest(BaseModel):
+    """POST /detokenize body."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    tokens: list[Annotated[int, Field(ge=0)]]
 
 
 def _validate(model: type[ModelT], body: object) -> ModelT:
@@ -243,6 +311,57 @@ def _sampling_problem(req: _SamplingRequest, max_tokens: int | None) -> str | No
     return next((message for bad, message in checks if bad), None)
 
 
+@dataclass(frozen=True)
+class _LogprobOptions:
+    """What a request asked for beyond text: logprobs (top-k sizes) and token ids."""
+
+    sample: int | None = None  # alternatives per generated token; None: no logprobs
+    prompt: int | None = None  # alternatives per prompt token; None: no prompt_logprobs
+    as_token_ids: bool = False  # tokens written as "token_id:N"
+    token_ids: bool = False  # return_token_ids
+
+    @property
+    def detailed(self) -> bool:
+        """Whether every generated token must reach the client, even one without text."""
+        return self.sample is not None or self.token_ids
+
+
+def _logprob_options(req: _SamplingRequest, config: FakeConfig) -> _LogprobOptions:
+    """The logprob fields of a request, or vLLM's 400 for the first bad one."""
+    if isinstance(req, _ChatRequest):
+        top = req.top_logprobs
+        if top is not None and top < 0 and top != -1:
+            raise FakeAPIError(400, "`top_logprobs` must be a positive value or -1.")
+        if top is not None and (top == -1 or top > 0) and not req.logprobs:
+            raise FakeAPIError(400, "when using `top_logprobs`, `logprobs` must be set to true.")
+        sample = (top or 0) if req.logprobs else None
+    else:
+        assert isinstance(req, _CompletionRequest)
+        sample = req.logprobs
+        if sample is not None and sample < 0 and sample != -1:
+            raise FakeAPIError(400, "`logprobs` must be a positive value or -1.")
+    prompt = req.prompt_logprobs
+    if prompt is not None:
+        if req.stream and (prompt > 0 or prompt == -1):
+            raise FakeAPIError(400, "`prompt_logprobs` are not available when `stream=True`.")
+        if prompt < 0 and prompt != -1:
+            raise FakeAPIError(400, "`prompt_logprobs` must be a positive value or -1.")
+    for name, asked in (("sample", sample), ("prompt", prompt)):
+        count = VOCAB_SIZE if asked == -1 else asked
+        if count is not None and count > config.max_logprobs:
+            raise FakeAPIError(
+                400,
+                f"Requested {name} logprobs of {count}, which is greater than max allowed: "
+                f"{config.max_logprobs}",
+            )
+    return _LogprobOptions(
+        sample=sample,
+        prompt=prompt,
+        as_token_ids=bool(req.return_tokens_as_token_ids),
+        token_ids=bool(req.return_token_ids),
+    )
+
+
 def _check_model(requested: str | None, config: FakeConfig) -> str:
     """The served model name, or vLLM's 404 when another model is asked for."""
     # vLLM serves its (first) model when the request names none.
@@ -273,27 +392,272 @@ def _fit_context(prompt_tokens: int, max_tokens: int | None, max_model_len: int)
     return max_tokens
 
 
-# ---------------------------------------------------------------- token counting
+# ---------------------------------------------------------------- tokenizer and chat template
 
 
-def _word_token_id(word: str) -> int:
-    """A stable token id for a word (sha256, so it survives interpreter restarts)."""
-    digest = hashlib.sha256(word.encode("utf-8")).digest()
-    return 1000 + int.from_bytes(digest[:4], "big") % 31000
+def split_tokens(text: str) -> list[str]:
+    """The fake tokenizer's tokens: whitespace-led words and `<|name|>` markers, text kept exact."""
+    tokens: list[str] = _TOKEN.findall(text)
+    rest = text[sum(len(token) for token in tokens) :]
+    if rest:  # only whitespace at the very end is left over: it joins the last token
+        if tokens:
+            tokens[-1] += rest
+        else:
+            tokens.append(rest)
+    return tokens
 
 
-def prompt_token_ids(prompt: str) -> list[int]:
-    """Token ids of a completion prompt: one per whitespace-separated word."""
-    return [_word_token_id(word) for word in prompt.split()]
+def token_id(token: str, vocab_id: str = DEFAULT_VOCAB_ID) -> int:
+    """A token's id in a vocabulary: a stable hash (sha256), so the same across processes."""
+    digest = hashlib.sha256(f"{vocab_id}\x00{token}".encode()).digest()
+    return _FIRST_WORD_ID + int.from_bytes(digest[:8], "big") % (VOCAB_SIZE - _FIRST_WORD_ID)
 
 
-def _messages_token_ids(messages: Sequence[_ChatMessage]) -> list[int]:
-    """Token ids of chat messages: the template's tokens, then one per word, per message."""
-    ids: list[int] = []
-    for message in messages:
-        ids += [_BEGIN_ID, _word_token_id(message.role), _END_ID]
-        ids += prompt_token_ids(message.text())
-    return ids
+def _generation_vocabulary() -> Iterator[str]:
+    """Every token the fake can generate (bar injected text), so any server can decode it."""
+    words = {*_VOCABULARY, *(word for opener in _CHAT_OPENERS for word in opener)}
+    for word in sorted(words):
+        for cased in {word, word.capitalize(), word[:1].lower() + word[1:]}:
+            for ending in ("", "."):
+                for separator in ("", " ", "\n\n"):
+                    yield separator + cased + ending
+    yield EOS_TOKEN
+
+
+class FakeTokenizer:
+    """Text to ids and back for one vocabulary; it decodes every token it has met."""
+
+    def __init__(self, vocab_id: str) -> None:
+        self.vocab_id = vocab_id
+        self._texts: dict[int, str] = {}
+        for token in _generation_vocabulary():
+            self.intern(token)
+
+    def intern(self, token: str) -> int:
+        """The id of a token, remembered so that it can be decoded."""
+        ident = token_id(token, self.vocab_id)
+        self._texts.setdefault(ident, token)
+        return ident
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a text (no BOS: like GPT-2 or Qwen tokenizers, it adds none)."""
+        return [self.intern(token) for token in split_tokens(text)]
+
+    def token_text(self, ident: int) -> str:
+        """One token's text; an id it has never produced decodes to UNKNOWN_TOKEN."""
+        return self._texts.get(ident, UNKNOWN_TOKEN)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of a sequence of ids."""
+        return "".join(self.token_text(ident) for ident in ids)
+
+
+def _check_token_ids(ids: Sequence[int], parameter: str) -> None:
+    """vLLM's 400 for an empty token prompt or an id outside the vocabulary."""
+    if not ids:
+        raise FakeAPIError(
+            400, "Either prompt or prompt_embeds must be provided and non-empty.", param=parameter
+        )
+    if max(ids) >= VOCAB_SIZE:
+        raise FakeAPIError(400, f"Token id {max(ids)} is out of vocabulary", param=parameter)
+
+
+def render_chat(
+    messages: Sequence[_ChatMessage],
+    add_generation_prompt: bool = True,
+    continue_final_message: bool = False,
+) -> str:
+    """The fake chat template (see the module docstring)."""
+    parts: list[str] = []
+    for index, message in enumerate(messages):
+        open_ended = continue_final_message and index == len(messages) - 1
+        parts.append(f"<|{message.role}|>\n{message.text()}" + ("" if open_ended else "<|end|>\n"))
+    if add_generation_prompt and not continue_final_message:
+        parts.append("<|assistant|>\n")
+    return "".join(parts)
+
+
+def _check_template_flags(body: object) -> None:
+    """vLLM's 400 when a request asks both to continue the last message and to start a new one."""
+    flags = body if isinstance(body, dict) else {}
+    if flags.get("continue_final_message") and flags.get("add_generation_prompt"):
+        raise FakeAPIError(
+            400, "Cannot set both `continue_final_message` and `add_generation_prompt` to True."
+        )
+
+
+# ---------------------------------------------------------------- ranks and logprobs
+
+
+def word_of(token: str) -> str:
+    """A token's word: its text without surrounding whitespace and trailing punctuation."""
+    return token.strip().rstrip(_WORD_PUNCTUATION)
+
+
+def prompt_rank(token: str, config: FakeConfig) -> int:
+    """The rank the fake model gives a prompt token: prompt_ranks[word], else 1."""
+    return config.prompt_ranks.get(word_of(token), 1)
+
+
+def _hash(*parts: str) -> int:
+    """A stable integer from some strings."""
+    return int.from_bytes(hashlib.sha256("\x00".join(parts).encode()).digest()[:8], "big")
+
+
+def _sampled_rank(previous: str, token: str, temperature: float) -> int:
+    """The rank of a token the fake generated: 1 when greedy; 1, 2 or 3 (7:2:1) when sampling."""
+    if temperature == 0:
+        return 1
+    roll = _hash("sampled", previous, token) % 10
+    return 1 if roll < 7 else 2 if roll < 9 else 3
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """One token at a position, with its logprob and rank there."""
+
+    token: str
+    token_id: int
+    logprob: float
+    rank: int
+
+
+@dataclass(frozen=True)
+class _Position:
+    """Logprobs at one position: the token that is there, and the top candidates best first."""
+
+    chosen: _Candidate
+    top: tuple[_Candidate, ...]
+
+    def candidates(self) -> list[_Candidate]:
+        """vLLM's dict order: the chosen token first, then the top ones (each token once)."""
+        unique: dict[int, _Candidate] = {}
+        for candidate in (self.chosen, *self.top):
+            unique.setdefault(candidate.token_id, candidate)
+        return list(unique.values())
+
+
+def _alternatives(rng: random.Random, exclude: str, count: int) -> list[str]:
+    """`count` distinct prose words other than `exclude`, in a hash-determined order."""
+    pool = [word for word in _VOCABULARY if word != exclude.lower()]
+    rng.shuffle(pool)
+    extra = (f"{word}{n}" for n in range(2, 1_000_000) for word in _VOCABULARY)
+    while len(pool) < count:
+        pool.append(next(extra))
+    return pool[:count]
+
+
+def _position(
+    previous: str, token: str, ident: int, rank: int, k: int, tokenizer: FakeTokenizer
+) -> _Position:
+    """The logprobs at a position where `token` (id `ident`) has rank `rank`; top k candidates."""
+    seed = _hash("position", tokenizer.vocab_id, previous, token)
+    first = 0.35 + (seed % 600) / 1000
+
+    def logprob(rank: int) -> float:
+        return math.log(first) + (rank - 1) * math.log1p(-first)
+
+    lead = token[: len(token) - len(token.lstrip())]
+    others = [lead + word for word in _alternatives(random.Random(seed), word_of(token), k)]
+    ranked = [*others[: rank - 1], token, *others[rank - 1 :]] if rank <= k else others
+    top = tuple(
+        _Candidate(
+            text,
+            ident if text == token else tokenizer.intern(text),
+            logprob(place),
+            place,
+        )
+        for place, text in enumerate(ranked[:k], start=1)
+    )
+    return _Position(_Candidate(token, ident, logprob(rank), rank), top)
+
+
+def _prompt_positions(
+    texts: Sequence[str], ids: Sequence[int], k: int, config: FakeConfig, tokenizer: FakeTokenizer
+) -> list[_Position | None]:
+    """prompt_logprobs: nothing for the first token, then each token ranked by prompt_rank."""
+    positions: list[_Position | None] = [None]
+    for index in range(1, len(ids)):
+        token = texts[index]
+        rank = prompt_rank(token, config)
+        positions.append(_position(texts[index - 1], token, ids[index], rank, k, tokenizer))
+    return positions
+
+
+def _generated_positions(
+    previous: str,
+    tokens: Sequence[str],
+    ids: Sequence[int],
+    k: int,
+    temperature: float,
+    tokenizer: FakeTokenizer,
+) -> list[_Position]:
+    """Logprobs of the generated tokens, each ranked as the fake sampled it."""
+    positions: list[_Position] = []
+    for token, ident in zip(tokens, ids, strict=True):
+        rank = _sampled_rank(previous, token, temperature)
+        positions.append(_position(previous, token, ident, rank, k, tokenizer))
+        previous = token
+    return positions
+
+
+def _shown(candidate: _Candidate, as_token_ids: bool) -> str:
+    """A token as the response writes it: its text, or "token_id:N"."""
+    return f"{TOKEN_ID_PREFIX}{candidate.token_id}" if as_token_ids else candidate.token
+
+
+def _completion_logprobs(
+    positions: Sequence[_Position], k: int, as_token_ids: bool, first_offset: int
+) -> JSONObject:
+    """vLLM's CompletionLogProbs for some generated tokens (text_offset counts shown tokens)."""
+    offsets: list[int] = []
+    offset = first_offset
+    for position in positions:
+        offsets.append(offset)
+        offset += len(_shown(position.chosen, as_token_ids))
+    return {
+        "text_offset": offsets,
+        "token_logprobs": [position.chosen.logprob for position in positions],
+        "tokens": [_shown(position.chosen, as_token_ids) for position in positions],
+        # The chosen token and the top k: at most k + 1 entries, keyed by the shown token.
+        "top_logprobs": [
+            {_shown(c, as_token_ids): c.logprob for c in position.candidates()[: k + 1]}
+            for position in positions
+        ],
+    }
+
+
+def _chat_logprob(candidate: _Candidate, as_token_ids: bool) -> JSONObject:
+    """One ChatCompletionLogProb: the shown token, its logprob and the bytes of what is shown."""
+    shown = _shown(candidate, as_token_ids)
+    return {"token": shown, "logprob": candidate.logprob, "bytes": list(shown.encode())}
+
+
+def _chat_logprobs(positions: Sequence[_Position], k: int, as_token_ids: bool) -> JSONObject:
+    """vLLM's ChatCompletionLogProbs; like vLLM, top_logprobs lists the chosen token first."""
+    content = []
+    for position in positions:
+        entry = _chat_logprob(position.chosen, as_token_ids)
+        # The chosen token's bytes are those of its text, even when it is shown as an id.
+        entry["bytes"] = list(position.chosen.token.encode())
+        entry["top_logprobs"] = [
+            _chat_logprob(candidate, as_token_ids) for candidate in position.candidates()[:k]
+        ]
+        content.append(entry)
+    return {"content": content}
+
+
+def _prompt_logprobs_json(positions: Sequence[_Position | None]) -> list[JSONObject | None]:
+    """vLLM's prompt_logprobs: per position {token id: {logprob, rank, decoded_token}} or null."""
+    return [
+        None
+        if position is None
+        else {
+            str(c.token_id): {"logprob": c.logprob, "rank": c.rank, "decoded_token": c.token}
+            for c in position.candidates()
+        }
+        for position in positions
+    ]
 
 
 # ---------------------------------------------------------------- text generation
@@ -301,11 +665,16 @@ def _messages_token_ids(messages: Sequence[_ChatMessage]) -> list[int]:
 
 @dataclass(frozen=True)
 class _Generation:
-    """What the fake model produced: the text of each generated token and why it stopped."""
+    """What the fake model produced: each generated token's text shown and why it stopped.
+
+    `pieces` is the text each token adds to the output (cut where a stop string starts; empty for
+    EOS); `tokens` is the tokens themselves, whole, as their logprobs name them.
+    """
 
     pieces: tuple[str, ...]
     finish_reason: Literal["stop", "length"]
     stop_reason: str | None = None
+    tokens: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
@@ -411,11 +780,11 @@ def _limit(tokens: Sequence[str], max_tokens: int, stops: Sequence[str]) -> _Gen
         hit = _first_stop(text, stops, searched)
         if hit is not None:
             # vLLM drops the stop string and whatever followed it in the same token.
-            return _Generation(_clip(tokens[:count], hit[0]), "stop", hit[1])
+            return _Generation(_clip(tokens[:count], hit[0]), "stop", hit[1], tuple(tokens[:count]))
         if count >= max_tokens:
-            return _Generation(tuple(tokens[:count]), "length")
+            return _Generation(tuple(tokens[:count]), "length", None, tuple(tokens[:count]))
     # The model emits EOS: a token of its own, counted in usage, with no text.
-    return _Generation((*tokens, ""), "stop")
+    return _Generation((*tokens, ""), "stop", None, (*tokens, EOS_TOKEN))
 
 
 def _stop_list(stop: str | list[str] | None) -> list[str]:
@@ -433,12 +802,21 @@ class _Job:
 
     kind: Kind
     model: str
-    prompt_tokens: int
+    prompt_ids: tuple[int, ...]
     generation: _Generation
     stream: bool
     include_usage: bool
     response_id: str
+    options: _LogprobOptions = _LogprobOptions()
+    token_ids: tuple[int, ...] = ()
+    positions: tuple[_Position, ...] | None = None
+    prompt_positions: tuple[_Position | None, ...] | None = None
     created: int = field(default_factory=lambda: int(time.time()))
+
+    @property
+    def prompt_tokens(self) -> int:
+        """How many tokens the prompt has."""
+        return len(self.prompt_ids)
 
 
 def _usage(job: _Job) -> JSONObject:
@@ -467,52 +845,93 @@ def _envelope(job: _Job, chunk: bool) -> JSONObject:
     }
 
 
+def _logprobs_of(job: _Job, start: int, stop: int, first_offset: int) -> JSONObject | None:
+    """The logprobs object for generated tokens start..stop, in the endpoint's shape, or None."""
+    if job.positions is None or job.options.sample is None:
+        return None
+    positions = job.positions[start:stop]
+    as_ids = job.options.as_token_ids
+    if job.kind == "chat":
+        return _chat_logprobs(positions, job.options.sample, as_ids)
+    return _completion_logprobs(positions, job.options.sample, as_ids, first_offset)
+
+
+def _prompt_logprobs_of(job: _Job) -> list[JSONObject | None] | None:
+    """prompt_logprobs when asked for, else None."""
+    return None if job.prompt_positions is None else _prompt_logprobs_json(job.prompt_positions)
+
+
 def _full_response(job: _Job) -> JSONObject:
     """The non-streaming completion or chat.completion body."""
     gen = job.generation
+    wants_ids = job.options.token_ids
     choice: JSONObject = {"index": 0}
     if job.kind == "chat":
         choice["message"] = {"role": "assistant", "content": gen.text, "tool_calls": []}
     else:
         choice["text"] = gen.text
-    choice |= {"logprobs": None, "finish_reason": gen.finish_reason, "stop_reason": gen.stop_reason}
+    choice |= {
+        "logprobs": _logprobs_of(job, 0, len(gen.pieces), 0),
+        "finish_reason": gen.finish_reason,
+        "stop_reason": gen.stop_reason,
+        "token_ids": list(job.token_ids) if wants_ids else None,
+    }
     usage = _usage(job) | {"prompt_tokens_details": None}
+    prompt_ids = list(job.prompt_ids) if wants_ids else None
+    if job.kind == "completion":
+        # vLLM puts a completion's prompt logprobs and ids on the choice, a chat's at the top.
+        choice |= {"prompt_logprobs": _prompt_logprobs_of(job), "prompt_token_ids": prompt_ids}
+        return _envelope(job, chunk=False) | {"choices": [choice], "usage": usage}
     return _envelope(job, chunk=False) | {
         "choices": [choice],
         "usage": usage,
-        "prompt_logprobs": None,
+        "prompt_logprobs": _prompt_logprobs_of(job),
+        "prompt_token_ids": prompt_ids,
     }
 
 
-def _content_chunk(job: _Job, piece: str, final: bool) -> JSONObject:
-    """One streamed token; the final one carries finish_reason and stop_reason."""
+def _content_chunk(job: _Job, index: int, emitted: int) -> JSONObject:
+    """The chunk of generated token `index` (after `emitted` characters of text); the final one
+    carries finish_reason and stop_reason."""
     gen = job.generation
+    piece = gen.pieces[index]
+    final = index == len(gen.pieces) - 1
+    logprobs = _logprobs_of(job, index, index + 1, emitted)
     if job.kind == "completion":
         # vLLM dumps completion chunks with exclude_unset=False: usage is present, as null.
         choice: JSONObject = {
             "index": 0,
             "text": piece,
-            "logprobs": None,
+            "logprobs": logprobs,
             "finish_reason": gen.finish_reason if final else None,
             "stop_reason": gen.stop_reason if final else None,
         }
+        if job.options.token_ids:
+            # The prompt's ids come with the first chunk only.
+            choice["prompt_token_ids"] = list(job.prompt_ids) if index == 0 else None
+            choice["token_ids"] = [job.token_ids[index]]
         return _envelope(job, chunk=True) | {"choices": [choice], "usage": None}
     # Chat chunks are dumped with exclude_unset=True: stop_reason only on the final chunk.
-    choice = {"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}
+    choice = {"index": 0, "delta": {"content": piece}, "logprobs": logprobs, "finish_reason": None}
     if final:
         choice |= {"finish_reason": gen.finish_reason, "stop_reason": gen.stop_reason}
+    if job.options.token_ids:
+        choice["token_ids"] = [job.token_ids[index]]
     return _envelope(job, chunk=True) | {"choices": [choice]}
 
 
 def _role_chunk(job: _Job) -> JSONObject:
-    """The first chat chunk, which announces the assistant role."""
+    """The first chat chunk, which announces the assistant role (and the prompt's ids)."""
     choice = {
         "index": 0,
         "delta": {"role": "assistant", "content": ""},
         "logprobs": None,
         "finish_reason": None,
     }
-    return _envelope(job, chunk=True) | {"choices": [choice]}
+    chunk = _envelope(job, chunk=True) | {"choices": [choice]}
+    if job.options.token_ids:
+        chunk["prompt_token_ids"] = list(job.prompt_ids)
+    return chunk
 
 
 def _usage_chunk(job: _Job) -> JSONObject:
@@ -528,6 +947,7 @@ def _sse(payload: JSONObject) -> str:
 async def _events(job: _Job, config: FakeConfig) -> AsyncIterator[str]:
     """vLLM's SSE sequence for one job, paced by the configured delays."""
     pieces = job.generation.pieces
+    emitted = 0
     try:
         await asyncio.sleep(config.first_token_delay)
         if job.kind == "chat":
@@ -536,9 +956,11 @@ async def _events(job: _Job, config: FakeConfig) -> AsyncIterator[str]:
             _maybe_fail(job, config, index)
             await asyncio.sleep(config.token_delay)
             final = index == len(pieces) - 1
-            # Like vLLM, a token whose text a stop string cut away sends no chunk (unless last).
-            if piece or final:
-                yield _sse(_content_chunk(job, piece, final))
+            # Like vLLM, a token whose text a stop string cut away sends no chunk (unless last),
+            # except that its logprobs or id must still reach a client that asked for them.
+            if piece or final or job.options.detailed:
+                yield _sse(_content_chunk(job, index, emitted))
+            emitted += len(piece)
         if job.include_usage:
             yield _sse(_usage_chunk(job))
         yield _SSE_DONE
@@ -640,64 +1062,113 @@ def _make_job(
     max_tokens: int | None,
     config: FakeConfig,
     follows: str,
+    tokenizer: FakeTokenizer,
 ) -> _Job:
     """Validate sampling fields, then generate the (deterministic) output for a request."""
     model = _check_model(req.model, config)
     problem = _sampling_problem(req, max_tokens)
     if problem is not None:
         raise FakeAPIError(400, problem)
+    options = _logprob_options(req, config)
     limit = _fit_context(len(prompt_ids), max_tokens, config.max_model_len)
     temperature = 1.0 if req.temperature is None else req.temperature
     tokens = _tokens(kind, source, req.seed, temperature, config, follows)
+    generation = _limit(tokens, limit, _stop_list(req.stop))
+    token_ids = tuple(tokenizer.intern(token) for token in generation.tokens)
+    prompt_texts = [tokenizer.token_text(ident) for ident in prompt_ids]
+    positions = prompt_positions = None
+    if options.sample is not None:
+        previous = prompt_texts[-1] if prompt_texts else ""
+        positions = tuple(
+            _generated_positions(
+                previous, generation.tokens, token_ids, options.sample, temperature, tokenizer
+            )
+        )
+    if options.prompt is not None:
+        prompt_positions = tuple(
+            _prompt_positions(prompt_texts, prompt_ids, options.prompt, config, tokenizer)
+        )
     prefix = "cmpl-" if kind == "completion" else "chatcmpl-"
     return _Job(
         kind=kind,
         model=model,
-        prompt_tokens=len(prompt_ids),
-        generation=_limit(tokens, limit, _stop_list(req.stop)),
+        prompt_ids=tuple(prompt_ids),
+        generation=generation,
         stream=bool(req.stream),
         include_usage=bool(req.stream_options and req.stream_options.include_usage),
         response_id=prefix + uuid.uuid4().hex,
+        options=options,
+        token_ids=token_ids,
+        positions=positions,
+        prompt_positions=prompt_positions,
     )
 
 
 async def _completions(request: Request) -> Response:
-    """POST /v1/completions: continue the prompt like a base model."""
-    config = _state(request).config.model_copy()  # this request sees one consistent config
+    """POST /v1/completions: continue the prompt (text or token ids) like a base model."""
+    state = _state(request)
+    config = state.config.model_copy()  # this request sees one consistent config
     req = _validate(_CompletionRequest, await _accept_generation(request))
+    tokenizer = state.tokenizer(config.vocab_id)
     max_tokens = COMPLETION_DEFAULT_MAX_TOKENS if req.max_tokens is None else req.max_tokens
-    ids = prompt_token_ids(req.prompt)
-    job = _make_job("completion", req, req.prompt, ids, max_tokens, config, follows=req.prompt)
+    if isinstance(req.prompt, str):
+        text, ids = req.prompt, tokenizer.encode(req.prompt)
+    else:
+        _check_token_ids(req.prompt, "prompt")
+        text, ids = tokenizer.decode(req.prompt), list(req.prompt)
+    job = _make_job("completion", req, text, ids, max_tokens, config, text, tokenizer)
     return await _respond(job, config)
 
 
 async def _chat_completions(request: Request) -> Response:
     """POST /v1/chat/completions: answer the messages like a chat model."""
-    config = _state(request).config.model_copy()
+    state = _state(request)
+    config = state.config.model_copy()
     body = await _accept_generation(request)
     req = _validate(_ChatRequest, body)
     assert isinstance(body, dict)  # validation above guarantees an object
+    _check_template_flags(body)
     source = json.dumps(body["messages"], sort_keys=True, ensure_ascii=False)
     # Newer clients send max_completion_tokens; vLLM prefers it over max_tokens.
     max_tokens = req.max_tokens if req.max_completion_tokens is None else req.max_completion_tokens
-    ids = _messages_token_ids(req.messages)
-    job = _make_job("chat", req, source, ids, max_tokens, config, follows="")
+    tokenizer = state.tokenizer(config.vocab_id)
+    rendered = render_chat(req.messages, req.add_generation_prompt, req.continue_final_message)
+    ids = tokenizer.encode(rendered)
+    job = _make_job("chat", req, source, ids, max_tokens, config, "", tokenizer)
     return await _respond(job, config)
 
 
 async def _tokenize(request: Request) -> JSONResponse:
-    """POST /tokenize: vLLM's token count for a prompt or for chat messages."""
-    config = _state(request).config
-    req = _validate(_TokenizeRequest, await _json_body(request))
+    """POST /tokenize: a prompt's or chat messages' (rendered) token ids, as vLLM counts them."""
+    state = _state(request)
+    config = state.config
+    body = await _json_body(request)
+    req = _validate(_TokenizeRequest, body)
     _check_model(req.model, config)
     if (req.prompt is None) == (req.messages is None):
         raise FakeAPIError(400, "Exactly one of `prompt` or `messages` must be given.")
+    tokenizer = state.tokenizer(config.vocab_id)
     if req.prompt is not None:
-        ids = prompt_token_ids(req.prompt)
+        ids = tokenizer.encode(req.prompt)
     else:
-        ids = _messages_token_ids(req.messages or [])
+        _check_template_flags(body)
+        messages = req.messages or []
+        ids = tokenizer.encode(
+            render_chat(messages, req.add_generation_prompt, req.continue_final_message)
+        )
+    strs = [tokenizer.token_text(ident) for ident in ids] if req.return_token_strs else None
     body = {"count": len(ids), "max_model_len": config.max_model_len, "tokens": ids}
-    return JSONResponse(body | {"token_strs": None})
+    return JSONResponse(body | {"token_strs": strs})
+
+
+async def _detokenize(request: Request) -> JSONResponse:
+    """POST /detokenize: the text of some token ids."""
+    state = _state(request)
+    req = _validate(_DetokenizeRequest, await _json_body(request))
+    _check_model(req.model, state.config)
+    if req.tokens and max(req.tokens) >= VOCAB_SIZE:
+        raise FakeAPIError(400, f"Token id {max(req.tokens)} is out of vocabulary")
+    return JSONResponse({"prompt": state.tokenizer(state.config.vocab_id).decode(req.tokens)})
 
 
 async def _health() -> Response:
@@ -796,6 +1267,7 @@ def create_fake_app(config: FakeConfig | None = None) -> FastAPI:
         ("POST", "/v1/completions", _completions),
         ("POST", "/v1/chat/completions", _chat_completions),
         ("POST", "/tokenize", _tokenize),
+        ("POST", "/detokenize", _detokenize),
         ("GET", "/fake/config", _get_config),
         ("POST", "/fake/config", _post_config),
         ("GET", "/fake/requests", _get_requests),
@@ -927,6 +1399,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--inject-text", default=None)
     parser.add_argument("--fail-status", type=int, default=None)
     parser.add_argument("--fail-after-tokens", type=int, default=None)
+    parser.add_argument("--vocab-id", default=DEFAULT_VOCAB_ID)
     return parser.parse_args(argv)
 
 
@@ -942,6 +1415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         inject_text=args.inject_text,
         fail_status=args.fail_status,
         fail_after_tokens=args.fail_after_tokens,
+        vocab_id=args.vocab_id,
     )
     uvicorn.run(create_fake_app(config), host=args.host, port=args.port, log_level="info")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -450,3 +451,391 @@ def test_a_second_server_gets_its_own_port() -> None:
     with run_fake_server(FakeConfig(served_model_name="base")) as other:
         response = httpx.get(other.base_url + "/models", timeout=5.0)
         assert response.json()["data"][0]["id"] == "base"
+
+
+# ---------------------------------------------------------------- tokenizer and chat template
+
+
+def tokenize(client: httpx.Client, **body: Any) -> dict[str, Any]:
+    """POST /tokenize and return the JSON body, asserting 200."""
+    response = client.post("/tokenize", json={"model": MODEL, **body})
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def detokenize(client: httpx.Client, ids: list[int]) -> str:
+    """POST /detokenize and return the text, asserting 200."""
+    response = client.post("/detokenize", json={"model": MODEL, "tokens": ids})
+    assert response.status_code == 200, response.text
+    text: str = response.json()["prompt"]
+    return text
+
+
+@pytest.mark.parametrize(
+    "text", ["one two  three\nfour", "Chapter One\n\n", "  indented", "a<|end|>b c", "x", ""]
+)
+def test_tokenize_and_detokenize_round_trip_exactly(client: httpx.Client, text: str) -> None:
+    answer = tokenize(client, prompt=text, return_token_strs=True)
+    assert answer["count"] == len(answer["tokens"]) == len(answer["token_strs"])
+    assert "".join(answer["token_strs"]) == text
+    assert detokenize(client, answer["tokens"]) == text
+
+
+def test_tokens_are_whitespace_led_words_and_markers(client: httpx.Client) -> None:
+    strs = tokenize(client, prompt="The river  runs.\n\nIt<|end|> ends \n", return_token_strs=True)
+    assert strs["token_strs"] == ["The", " river", "  runs.", "\n\nIt", "<|end|>", " ends \n"]
+    same_word = tokenize(client, prompt="river river")["tokens"]
+    assert same_word[0] != same_word[1]  # "river" and " river" are different tokens
+
+
+def test_token_strs_are_null_unless_asked(client: httpx.Client) -> None:
+    assert tokenize(client, prompt="a b")["token_strs"] is None
+
+
+def test_chat_template_renders_as_documented(client: httpx.Client) -> None:
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    rendered = "<|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n"
+    assert detokenize(client, tokenize(client, messages=messages)["tokens"]) == (
+        rendered + "<|assistant|>\n"
+    )
+    plain = tokenize(client, messages=messages, add_generation_prompt=False)
+    assert detokenize(client, plain["tokens"]) == rendered
+    prefill = [*messages, {"role": "assistant", "content": "Sure, here"}]
+    opened = tokenize(
+        client, messages=prefill, add_generation_prompt=False, continue_final_message=True
+    )
+    assert detokenize(client, opened["tokens"]) == rendered + "<|assistant|>\nSure, here"
+    both = client.post(
+        "/tokenize",
+        json={"messages": prefill, "add_generation_prompt": True, "continue_final_message": True},
+    )
+    assert "Cannot set both" in error_of(both, 400)["message"]
+
+
+def test_chat_usage_counts_the_rendered_template(client: httpx.Client) -> None:
+    messages = [
+        {"role": "user", "content": "Tell me about rivers."},
+        {"role": "assistant", "content": "They flow."},
+        {"role": "user", "content": "And lakes?"},
+    ]
+    body = chat(client, messages=messages, max_tokens=1)
+    assert body["usage"]["prompt_tokens"] == tokenize(client, messages=messages)["count"]
+
+
+def test_vocab_id_gives_the_same_text_other_ids(client: httpx.Client, server: FakeServer) -> None:
+    before = tokenize(client, prompt="The old bridge", return_token_strs=True)
+    server.config.vocab_id = "another-tokenizer"
+    after = tokenize(client, prompt="The old bridge", return_token_strs=True)
+    assert after["token_strs"] == before["token_strs"]
+    assert not set(after["tokens"]) & set(before["tokens"])
+
+
+def test_token_id_prompt_continues_like_the_text_prompt(client: httpx.Client) -> None:
+    ids = tokenize(client, prompt="The town")["tokens"]
+    by_text = complete(client, seed=8, max_tokens=6)
+    by_ids = complete(client, prompt=ids, seed=8, max_tokens=6)
+    assert by_ids["choices"][0]["text"] == by_text["choices"][0]["text"]
+    assert by_ids["usage"] == by_text["usage"]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "fragment"),
+    [
+        ([], "must be provided and non-empty"),
+        ([2**31], "Token id 2147483648 is out of vocabulary"),
+        ([5, -1], "greater than or equal to 0"),
+        ([[1, 2]], "prompt"),
+    ],
+)
+def test_bad_token_id_prompts_are_400(
+    client: httpx.Client, prompt: list[Any], fragment: str
+) -> None:
+    response = client.post("/v1/completions", json={"model": MODEL, "prompt": prompt})
+    assert fragment in error_of(response, 400)["message"]
+
+
+def test_detokenize_errors_and_unknown_ids(client: httpx.Client) -> None:
+    # An id the tokenizer never produced decodes to a placeholder, as a real vocabulary would
+    # decode to *something*; one past the vocabulary is refused.
+    assert detokenize(client, [12345]) == "<unk>"
+    assert (
+        "out of vocabulary"
+        in error_of(client.post("/detokenize", json={"tokens": [2**31]}), 400)["message"]
+    )
+    error_of(client.post("/detokenize", json={"model": "other", "tokens": [1]}), 404)
+    error_of(client.post("/detokenize", json={"tokens": "1 2"}), 400)
+
+
+# ---------------------------------------------------------------- logprobs
+
+
+def word(token: str) -> str:
+    """The fake's documented word of a token: no surrounding blanks, no trailing punctuation."""
+    return token.strip().rstrip(".,:;!?")
+
+
+def test_prompt_logprobs_rank_each_token_by_prompt_ranks(
+    client: httpx.Client, server: FakeServer
+) -> None:
+    server.config.prompt_ranks = {"river": 5, "town": 2}
+    prompt = "The river town, the old river."
+    tokens = tokenize(client, prompt=prompt, return_token_strs=True)
+    body = complete(client, prompt=prompt, max_tokens=1, prompt_logprobs=3)
+    entries = body["choices"][0]["prompt_logprobs"]
+    assert "prompt_logprobs" not in body  # vLLM puts a completion's on the choice
+    assert len(entries) == tokens["count"]
+    assert entries[0] is None
+    pairs = zip(tokens["tokens"][1:], tokens["token_strs"][1:], entries[1:], strict=True)
+    for ident, text, entry in pairs:
+        expected_rank = server.config.prompt_ranks.get(word(text), 1)
+        # vLLM's order: the prompt's own token first, then the top 3 by rank.
+        first_key, own = next(iter(entry.items()))
+        assert first_key == str(ident)
+        assert own["rank"] == expected_rank
+        assert own["decoded_token"] == text
+        by_rank = sorted(entry.values(), key=lambda lp: lp["rank"])
+        assert [lp["rank"] for lp in by_rank] == sorted({1, 2, 3, expected_rank})
+        logprobs = [lp["logprob"] for lp in by_rank]
+        assert logprobs == sorted(logprobs, reverse=True) and logprobs[0] < 0
+        assert sum(math.exp(lp) for lp in logprobs) <= 1
+
+
+def test_prompt_logprobs_zero_gives_only_the_prompt_tokens(client: httpx.Client) -> None:
+    entries = complete(client, max_tokens=1, prompt_logprobs=0)["choices"][0]["prompt_logprobs"]
+    assert entries[0] is None
+    assert all(len(entry) == 1 for entry in entries[1:])
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "fragment"),
+    [
+        (
+            "/v1/completions",
+            {"prompt": "x", "prompt_logprobs": 2, "stream": True},
+            "`prompt_logprobs` are not available when `stream=True`.",
+        ),
+        (
+            "/v1/completions",
+            {"prompt": "x", "prompt_logprobs": 21},
+            "Requested prompt logprobs of 21, which is greater than max allowed: 20",
+        ),
+        (
+            "/v1/completions",
+            {"prompt": "x", "logprobs": 21},
+            "Requested sample logprobs of 21, which is greater than max allowed: 20",
+        ),
+        ("/v1/completions", {"prompt": "x", "logprobs": -2}, "`logprobs` must be a positive"),
+        (
+            "/v1/completions",
+            {"prompt": "x", "prompt_logprobs": -3},
+            "`prompt_logprobs` must be a positive value or -1.",
+        ),
+        (
+            "/v1/chat/completions",
+            {"messages": CHAT, "top_logprobs": 2},
+            "when using `top_logprobs`, `logprobs` must be set to true.",
+        ),
+        (
+            "/v1/chat/completions",
+            {"messages": CHAT, "logprobs": True, "top_logprobs": -5},
+            "`top_logprobs` must be a positive value or -1.",
+        ),
+        (
+            "/v1/chat/completions",
+            {"messages": CHAT, "logprobs": True, "top_logprobs": 30},
+            "Requested sample logprobs of 30",
+        ),
+    ],
+)
+def test_bad_logprob_requests_are_400(
+    client: httpx.Client, path: str, body: dict[str, Any], fragment: str
+) -> None:
+    assert fragment in error_of(client.post(path, json=body), 400)["message"]
+
+
+def test_max_logprobs_is_configurable(client: httpx.Client, server: FakeServer) -> None:
+    server.config.max_logprobs = 2
+    response = client.post("/v1/completions", json={"prompt": "x", "logprobs": 3})
+    assert "max allowed: 2" in error_of(response, 400)["message"]
+    assert complete(client, logprobs=2, max_tokens=1)["choices"][0]["logprobs"]
+
+
+def test_completion_logprobs_shape(client: httpx.Client) -> None:
+    body = complete(client, max_tokens=5, logprobs=2, temperature=0)
+    choice = body["choices"][0]
+    logprobs = choice["logprobs"]
+    assert set(logprobs) == {"text_offset", "token_logprobs", "tokens", "top_logprobs"}
+    tokens = logprobs["tokens"]
+    assert len(tokens) == body["usage"]["completion_tokens"] == 5
+    assert "".join(tokens) == choice["text"]
+    assert logprobs["text_offset"] == [len("".join(tokens[:i])) for i in range(len(tokens))]
+    rows = zip(tokens, logprobs["token_logprobs"], logprobs["top_logprobs"], strict=True)
+    for token, value, top in rows:
+        assert top[token] == value
+        assert len(top) <= 3  # the token and the top 2
+        # Greedy decoding takes the most likely token.
+        assert value == max(top.values())
+
+
+def test_completion_logprobs_zero_lists_only_the_chosen_token(client: httpx.Client) -> None:
+    logprobs = complete(client, max_tokens=3, logprobs=0)["choices"][0]["logprobs"]
+    assert [list(top) for top in logprobs["top_logprobs"]] == [[t] for t in logprobs["tokens"]]
+
+
+def test_sampled_tokens_are_not_always_the_most_likely(client: httpx.Client) -> None:
+    body = complete(client, max_tokens=40, logprobs=3, temperature=1.0, seed=3)
+    logprobs = body["choices"][0]["logprobs"]
+    below_top = [
+        token
+        for token, value, top in zip(
+            logprobs["tokens"], logprobs["token_logprobs"], logprobs["top_logprobs"], strict=True
+        )
+        if value < max(top.values())
+    ]
+    assert 0 < len(below_top) < len(logprobs["tokens"])
+
+
+def test_streamed_completion_logprobs_match_the_whole_response(client: httpx.Client) -> None:
+    fields = {"prompt": "The town", "seed": 4, "max_tokens": 6, "logprobs": 2}
+    whole = complete(client, **fields)["choices"][0]["logprobs"]
+    chunks = [json.loads(p) for p in stream(client, "/v1/completions", fields)[:-1]]
+    streamed: dict[str, list[Any]] = {key: [] for key in whole}
+    emitted = 0
+    for chunk in chunks:
+        [choice] = chunk["choices"]
+        part = choice["logprobs"]
+        assert len(part["tokens"]) == 1  # one token per chunk
+        # A chunk's offsets start where the text streamed so far ends.
+        assert part["text_offset"] == [emitted]
+        emitted += len(choice["text"])
+        for key in whole:
+            streamed[key] += part[key]
+    assert streamed["tokens"] == whole["tokens"]
+    assert streamed["token_logprobs"] == whole["token_logprobs"]
+    assert streamed["top_logprobs"] == whole["top_logprobs"]
+
+
+def test_stream_sends_every_token_when_logprobs_are_asked(client: httpx.Client) -> None:
+    full = complete(client, seed=5, max_tokens=30)["choices"][0]["text"]
+    stop = full.split()[3]
+    fields = {"prompt": "The town", "seed": 5, "max_tokens": 30, "stop": stop, "logprobs": 1}
+    whole = complete(client, **fields)
+    chunks = [json.loads(p) for p in stream(client, "/v1/completions", fields)[:-1]]
+    # Even a token whose text the stop string cut away comes with its logprobs.
+    assert len(chunks) == whole["usage"]["completion_tokens"]
+    assert "".join(c["choices"][0]["text"] for c in chunks) == whole["choices"][0]["text"]
+
+
+def test_chat_logprobs_shape_and_end_of_sequence(client: httpx.Client, server: FakeServer) -> None:
+    server.config.answer_words = 3
+    body = chat(client, logprobs=True, top_logprobs=2)
+    [choice] = body["choices"]
+    content = choice["logprobs"]["content"]
+    assert len(content) == body["usage"]["completion_tokens"] == 4
+    *words, eos = content
+    assert "".join(entry["token"] for entry in words) == choice["message"]["content"]
+    # The end-of-sequence token is scored like any other, but adds no text.
+    assert eos["token"] == "<|end|>"
+    for entry in content:
+        assert set(entry) == {"token", "logprob", "bytes", "top_logprobs"}
+        assert bytes(entry["bytes"]).decode() == entry["token"]
+        assert len(entry["top_logprobs"]) == 2
+        # Like vLLM, the chosen token is listed first among the top logprobs.
+        assert entry["top_logprobs"][0] == {
+            "token": entry["token"],
+            "logprob": entry["logprob"],
+            "bytes": entry["bytes"],
+        }
+
+
+def test_chat_without_top_logprobs_lists_no_alternatives(client: httpx.Client) -> None:
+    content = chat(client, logprobs=True, max_tokens=3)["choices"][0]["logprobs"]["content"]
+    assert len(content) == 3
+    assert all(entry["top_logprobs"] == [] for entry in content)
+
+
+def test_streamed_chat_logprobs_match_the_whole_response(
+    client: httpx.Client, server: FakeServer
+) -> None:
+    server.config.answer_words = 4
+    fields = {"messages": CHAT, "logprobs": True, "top_logprobs": 3, "seed": 2}
+    whole = chat(client, **fields)["choices"][0]["logprobs"]["content"]
+    role, *chunks = [json.loads(p) for p in stream(client, "/v1/chat/completions", fields)[:-1]]
+    assert role["choices"][0]["logprobs"] is None
+    streamed = []
+    for chunk in chunks:
+        [entry] = chunk["choices"][0]["logprobs"]["content"]
+        streamed.append(entry)
+    assert streamed == whole
+    assert chunks[-1]["choices"][0]["delta"] == {"content": ""}
+    assert streamed[-1]["token"] == "<|end|>"
+
+
+def test_tokens_as_token_ids(client: httpx.Client, server: FakeServer) -> None:
+    server.config.answer_words = 3
+    plain = chat(client, logprobs=True, top_logprobs=1, return_token_ids=True)
+    coded = chat(client, logprobs=True, top_logprobs=1, return_tokens_as_token_ids=True)
+    plain_content = plain["choices"][0]["logprobs"]["content"]
+    coded_content = coded["choices"][0]["logprobs"]["content"]
+    ids = plain["choices"][0]["token_ids"]
+    assert [entry["token"] for entry in coded_content] == [f"token_id:{i}" for i in ids]
+    # The chosen token's bytes still spell its text; the alternatives' spell "token_id:N".
+    assert [e["bytes"] for e in coded_content] == [e["bytes"] for e in plain_content]
+    assert coded_content[0]["top_logprobs"][0]["token"] == f"token_id:{ids[0]}"
+    completion = complete(client, max_tokens=2, logprobs=1, return_tokens_as_token_ids=True)
+    tokens = completion["choices"][0]["logprobs"]["tokens"]
+    assert all(token.startswith("token_id:") for token in tokens)
+    decoded = detokenize(client, [int(token.split(":")[1]) for token in tokens])
+    assert decoded == completion["choices"][0]["text"]
+
+
+def test_return_token_ids(client: httpx.Client, server: FakeServer) -> None:
+    server.config.answer_words = 5
+    prompt_ids = tokenize(client, prompt="The town")["tokens"]
+    whole = complete(client, max_tokens=4, return_token_ids=True)
+    [choice] = whole["choices"]
+    assert choice["prompt_token_ids"] == prompt_ids
+    assert len(choice["token_ids"]) == 4
+    assert detokenize(client, choice["token_ids"]) == choice["text"]
+    chunks = [
+        json.loads(p)["choices"][0]
+        for p in stream(
+            client,
+            "/v1/completions",
+            {"prompt": "The town", "max_tokens": 4, "return_token_ids": True},
+        )[:-1]
+    ]
+    assert chunks[0]["prompt_token_ids"] == prompt_ids
+    assert all(c["prompt_token_ids"] is None for c in chunks[1:])
+    assert [i for c in chunks for i in c["token_ids"]] == choice["token_ids"]
+    chat_whole = chat(client, return_token_ids=True)
+    role, *rest = [
+        json.loads(p)
+        for p in stream(
+            client, "/v1/chat/completions", {"messages": CHAT, "return_token_ids": True}
+        )[:-1]
+    ]
+    assert role["prompt_token_ids"] == chat_whole["prompt_token_ids"]
+    assert chat_whole["prompt_token_ids"] == tokenize(client, messages=CHAT)["tokens"]
+    assert [i for c in rest for i in c["choices"][0]["token_ids"]] == (
+        chat_whole["choices"][0]["token_ids"]
+    )
+
+
+def test_greedy_output_ranks_first_when_scored_as_a_prompt(client: httpx.Client) -> None:
+    # As with a real model: what the model itself said greedily is its own first choice.
+    body = complete(client, max_tokens=8, temperature=0, return_token_ids=True)
+    [choice] = body["choices"]
+    prompt = choice["prompt_token_ids"] + choice["token_ids"]
+    scored = complete(client, prompt=prompt, max_tokens=1, prompt_logprobs=1)
+    entries = scored["choices"][0]["prompt_logprobs"][len(choice["prompt_token_ids"]) :]
+    assert [
+        entry[str(i)]["rank"] for i, entry in zip(choice["token_ids"], entries, strict=True)
+    ] == [1] * 8
+
+
+def test_reset_restores_prompt_ranks_changed_in_place(server: FakeServer) -> None:
+    server.config.prompt_ranks["river"] = 9
+    server.reset()
+    assert "river" not in server.config.prompt_ranks
