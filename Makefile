@@ -7,7 +7,7 @@ MODELS ?= models.toml
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run vllm test lint typecheck pytest pytest-postgres browser fake-models clean
+.PHONY: run vllm demo-models test lint typecheck pytest pytest-postgres browser fake-models clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,12 @@ run: $(STAMP) vllm
 vllm:
 	bash scripts/setup-vllm.sh
 
+## Build (or reuse) the offline demo pair in data/demo-models
+demo-models: $(STAMP) vllm
+	$(BIN)/playground demo-models
+
 ## Set up and run linters, type checks and the whole test suite (what CI runs)
-test: $(STAMP) browser lint typecheck pytest pytest-postgres
+test: $(STAMP) browser vllm lint typecheck pytest pytest-postgres
 
 browser:
 	bash scripts/install-browser.sh
@@ -40,9 +44,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	env -u TEST_POSTGRES_URL $(BIN)/pytest -q
 
-## The suite again on a throwaway PostgreSQL server (started, then stopped even on failure)
+## The suite again on a throwaway PostgreSQL server (started, then stopped even on failure);
+## the browser and real-vLLM tests, which exercise no database code of their own, run once above
 pytest-postgres: $(STAMP)
-	bash scripts/postgres-test-server.sh run $(BIN)/pytest -q --ignore=tests/browser
+	bash scripts/postgres-test-server.sh run $(BIN)/pytest -q --ignore=tests/browser -m "not vllm"
 
 ## Two fake vLLM servers on :8001/:8002 (random words, no model) to try the UI without a GPU
 fake-models: $(STAMP)

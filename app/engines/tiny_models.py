@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 # Bump when anything below changes what is written: cached models are then rebuilt.
-VERSION = "1"
+VERSION = "2"
 MARKER = "tiny-models.json"
 BASE_DIR = "tiny-base"
 CHAT_DIR = "tiny-chat"
