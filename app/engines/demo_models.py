@@ -62,7 +62,7 @@ VOCAB_SIZE = 2048
 # vLLM's CPU attention supports head sizes 64 and 128 only.
 MODEL_SHAPE: dict[str, Any] = {
     "hidden_size": 256,
-    "intermediate_size": 768,
+    "intermediate_size": 512,
     "num_hidden_layers": 4,
     "num_attention_heads": 4,
     "num_key_value_heads": 4,
@@ -87,8 +87,8 @@ class Stage:
     corpus_rows: int = 0
 
 
-PRETRAIN = Stage(steps=900, batch=12, context=192, lr=2e-3, warmup=50)
-FINETUNE = Stage(steps=250, batch=16, context=192, lr=1e-3, warmup=20, corpus_rows=4)
+PRETRAIN = Stage(steps=280, batch=12, context=192, lr=3e-3, warmup=25)
+FINETUNE = Stage(steps=200, batch=10, context=128, lr=2e-3, warmup=20, corpus_rows=2)
 LOG_EVERY = 25
 
 
@@ -176,7 +176,7 @@ def build_demo_pair(out_dir: Path, force: bool = False) -> Path:
         timings["tokenizer"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        documents = [tokenizer.encode(doc) + [tokenizer.eos_token_id] for doc in corpus]
+        documents = [[*tokenizer.encode(doc), tokenizer.eos_token_id] for doc in corpus]
         model = _new_model(tokenizer)
         base_loss = _train(
             model, PRETRAIN, "pretrain", lambda rng: _corpus_batch(documents, PRETRAIN, rng)
@@ -196,6 +196,8 @@ def build_demo_pair(out_dir: Path, force: bool = False) -> Path:
         timings["finetune"] = time.perf_counter() - mark
         _save(chat_model, tokenizer, staging / CHAT_DIR, chat=True)
 
+        # No marker while the pair is being swapped: a crash here means a rebuild next time.
+        (out_dir / MARKER).unlink(missing_ok=True)
         for name in (BASE_DIR, CHAT_DIR):
             shutil.rmtree(out_dir / name, ignore_errors=True)
             (staging / name).rename(out_dir / name)
@@ -335,21 +337,28 @@ def _sft_batch(
     stage: Stage,
     rng: random.Random,
 ) -> Any:
-    """A fine-tuning batch: chat examples (labels on answers) plus a few corpus rows."""
+    """A fine-tuning batch: chat examples packed end to end into rows, plus a few corpus rows.
+
+    Labels are on the assistant's tokens only; packing (rather than padding) wastes no compute.
+    """
     import torch  # type: ignore[import-not-found,unused-ignore]
 
-    rows = [examples[rng.randrange(len(examples))] for _ in range(stage.batch - stage.corpus_rows)]
-    width = min(stage.context, max(len(ids) for ids, _ in rows))
-    corpus = [_corpus_row(documents, width, rng) for _ in range(stage.corpus_rows)]
-    rows += [(row, row) for row in corpus]
-    ids, labels, mask = [], [], []
-    for row_ids, row_labels in rows:
-        row_ids, row_labels = row_ids[:width], row_labels[:width]
-        pad = width - len(row_ids)
-        ids.append(row_ids + [0] * pad)
-        labels.append(row_labels + [-100] * pad)
-        mask.append([1] * len(row_ids) + [0] * pad)
-    return torch.tensor(ids), torch.tensor(labels), torch.tensor(mask)
+    ids, labels = [], []
+    for _ in range(stage.batch - stage.corpus_rows):
+        row_ids: list[int] = []
+        row_labels: list[int] = []
+        while len(row_ids) < stage.context:
+            example_ids, example_labels = examples[rng.randrange(len(examples))]
+            row_ids += example_ids
+            row_labels += example_labels
+        ids.append(row_ids[: stage.context])
+        labels.append(row_labels[: stage.context])
+    for _ in range(stage.corpus_rows):
+        row = _corpus_row(documents, stage.context, rng)
+        ids.append(row)
+        labels.append(row)
+    input_ids = torch.tensor(ids)
+    return input_ids, torch.tensor(labels), torch.ones_like(input_ids)
 
 
 def _train(model: Any, stage: Stage, name: str, next_batch: Any) -> float:
@@ -405,10 +414,13 @@ def _save(model: Any, tokenizer: Any, path: Path, chat: bool) -> None:
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = [end, eos] if chat else eos
     model.save_pretrained(path)
+    # transformers writes the weights owner-only; a server running as another user must read them.
+    (path / "model.safetensors").chmod(0o644)
     tokenizer.save_pretrained(path)
     config_path = path / "tokenizer_config.json"
     tokenizer_config = json.loads(config_path.read_text(encoding="utf-8"))
     tokenizer_config.pop("chat_template", None)
+    tokenizer_config["model_max_length"] = MODEL_SHAPE["max_position_embeddings"]
     if chat:
         tokenizer_config["eos_token"] = END_OF_TURN
         # Where most tools look for it (newer transformers write chat_template.jinja instead).
@@ -426,7 +438,7 @@ CHECK_PROMPTS = [
     ("chat", "What is the capital of France?"),
     ("chat", "Hello!"),
     ("chat", "List three animals."),
-    ("chat", "What is the capital of Norway?"),
+    ("chat", "What is the capital of Norway?"),  # held out of the instructions: a guess
 ]
 
 
