@@ -19,9 +19,11 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.engines.launcher import LaunchError, LaunchSettings, LocalServers
+    from app.engines.prompts import urial_format
     from app.main import create_app
 
     settings = load_settings()
+    urial_format(settings.urial_file)  # a broken format file fails here, not on a prompt
     launch = LaunchSettings(vllm_python=_vllm_python(settings), log_dir=settings.data_dir / "logs")
     choice = _choose_models(args.models, settings, launch.vllm_python)
     servers = LocalServers(launch, progress=_say)

@@ -164,6 +164,11 @@ class Settings(BaseSettings):
     max_comment_chars: int = 2_000
     max_body_bytes: int = 1_000_000
     max_tokens_limit: int = 4096
+    # Token view: alternatives recorded per generated token (vLLM serves at most 20 by
+    # default); 0 stops asking for logprobs at all.
+    token_top_k: int = Field(default=5, ge=0, le=20)
+    # The "urial" base format's preamble and examples (default: app/lens/data/urial.toml).
+    urial_file: Path | None = None
     # Streaming: coalesce tokens into at most one browser event per interval per turn.
     stream_flush_seconds: float = 0.05
     # Model servers: connect and between-chunk read timeouts.

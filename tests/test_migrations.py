@@ -23,7 +23,7 @@ from app.db import Base, create_engine, utcnow
 from app.migrate import alembic_config, upgrade_to_head
 from tests.conftest import postgres_admin, postgres_server_url
 
-APP_TABLES = {"conversations", "turns", "generations", "votes"}
+APP_TABLES = {"conversations", "turns", "generations", "votes", "token_shift_analyses"}
 
 
 def _backends() -> list[Any]:

@@ -33,6 +33,8 @@ class Side(StrEnum):
 
     A = "a"
     B = "b"
+    # A base model continuing another generation's first tokens (the token lens).
+    PREFIX = "p"
 
 
 class GenerationStatus(StrEnum):
@@ -108,6 +110,10 @@ class Turn(Base):
         """The generation shown in a column (the latest one, after regenerations)."""
         return next((g for g in self.generations if g.side == side and g.is_current), None)
 
+    def continuations_of(self, generation_id: int) -> list[Generation]:
+        """Base-model continuations of a generation's prefix, oldest first."""
+        return [g for g in self.generations if g.prefix_of_id == generation_id]
+
 
 class Generation(Base):
     """One model's answer to one turn, with everything needed to reproduce it."""
@@ -139,13 +145,58 @@ class Generation(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Token view: [{token, logprob, top: [[token, logprob], ...], token_id}] (app.lens.TokenInfo),
+    # the answer's tokens without a final stop token; None when the server sent no logprobs.
+    tokens: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # The exact string the model saw after its chat template (base: prompt_text), fetched on
+    # demand from the server's tokenizer, and its token count.
+    rendered_prompt: Mapped[str | None] = mapped_column(Text)
+    rendered_prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    # A prefix continuation (side "p"): which generation's first `prefix_tokens` tokens it
+    # continues; its prompt_text is the base context followed by that prefix.
+    prefix_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("generations.id", ondelete="CASCADE"), index=True
+    )
+    prefix_tokens: Mapped[int | None] = mapped_column(Integer)
 
     turn: Mapped[Turn] = relationship(back_populates="generations")
+    token_shift: Mapped[TokenShiftAnalysis | None] = relationship(
+        back_populates="generation", cascade="all, delete-orphan", uselist=False, lazy="selectin"
+    )
 
     @property
     def finished(self) -> bool:
         """True once the generation has ended, however it ended."""
         return GenerationStatus(self.status).finished
+
+
+class TokenShiftAnalysis(Base):
+    """A chat answer scored token by token under a base model (URIAL's token shift).
+
+    One per generation: analysing again replaces it.
+    """
+
+    __tablename__ = "token_shift_analyses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation_id: Mapped[int] = mapped_column(
+        ForeignKey("generations.id", ondelete="CASCADE"), unique=True
+    )
+    base_model: Mapped[str] = mapped_column(String(64))
+    base_served_model: Mapped[str] = mapped_column(String(256))
+    base_format: Mapped[str] = mapped_column(String(20))
+    # What preceded the answer in the scored prompt (the base format's rendering).
+    context_text: Mapped[str] = mapped_column(Text)
+    total_tokens: Mapped[int] = mapped_column(Integer)
+    shifted_ratio: Mapped[float] = mapped_column(Float)
+    marginal_ratio: Mapped[float] = mapped_column(Float)
+    # app.lens.ShiftAnalysis.to_json(): every token's rank, logprob and the base's top token.
+    analysis: Mapped[dict[str, Any]] = mapped_column(JSON)
+    elapsed_ms: Mapped[float | None] = mapped_column(Float)
+    requests: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    generation: Mapped[Generation] = relationship(back_populates="token_shift")
 
 
 class Vote(Base):

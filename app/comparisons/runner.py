@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -57,6 +58,7 @@ class Outcome:
     error: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    tokens: list[dict[str, Any]] | None = None
 
 
 class GenerationRunner:
@@ -138,6 +140,7 @@ class GenerationRunner:
                         None,
                         event.prompt_tokens,
                         event.completion_tokens,
+                        None if event.tokens is None else [t.to_json() for t in event.tokens],
                     )
         except EngineError as exc:
             outcome = Outcome(GenerationStatus.ERROR, "error", str(exc))
@@ -169,6 +172,7 @@ class GenerationRunner:
                 error=outcome.error,
                 prompt_tokens=outcome.prompt_tokens,
                 completion_tokens=outcome.completion_tokens,
+                tokens=outcome.tokens,
                 ttft_ms=ttft_ms,
                 total_ms=total_ms,
                 finished_at=utcnow(),

@@ -213,15 +213,27 @@ class ComparisonService:
         if model.kind is ModelKind.BASE:
             fmt = BaseFormat(conversation.base_format)
             rendered = render_base_prompt(
-                fmt, turn.prompt, history[side], conversation.system_prompt
+                fmt,
+                turn.prompt,
+                history[side],
+                conversation.system_prompt,
+                self.settings.urial_file,
             )
             request = GenerationRequest(
-                model, params.request_fields(rendered.extra_stop), prompt_text=rendered.text
+                model,
+                params.request_fields(rendered.extra_stop),
+                prompt_text=rendered.text,
+                top_logprobs=self.settings.token_top_k,
             )
             prompt_format = fmt.value
         else:
             messages = render_chat_messages(turn.prompt, history[side], conversation.system_prompt)
-            request = GenerationRequest(model, params.request_fields(), messages=messages)
+            request = GenerationRequest(
+                model,
+                params.request_fields(),
+                messages=messages,
+                top_logprobs=self.settings.token_top_k,
+            )
             prompt_format = "chat"
         generation = Generation(
             side=side.value,

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 
 from app.config import ModelConfig, ModelKind
+from app.lens.errors import MalformedResponse
+from app.lens.tokens import TokenInfo, tokens_from_chunk, without_stop_token
 
 MAX_ERROR_CHARS = 500
 MAX_FINISH_REASON_CHARS = 40  # the column's width
@@ -31,11 +33,13 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class Finished:
-    """The model stopped: why, and the token counts the server reported."""
+    """The model stopped: why, the token counts the server reported, and (when logprobs were
+    asked for) every token of the text with its logprob and top alternatives."""
 
     finish_reason: str | None
     prompt_tokens: int | None
     completion_tokens: int | None
+    tokens: list[TokenInfo] | None = None
 
 
 StreamEvent = TextDelta | Finished
@@ -49,6 +53,10 @@ class GenerationRequest:
     sampling: dict[str, Any]
     prompt_text: str | None = None
     messages: list[dict[str, str]] | None = None
+    # Alternatives per token for the token view (0: no logprobs asked for).
+    top_logprobs: int = 0
+    # Token ids sent instead of prompt_text (the same text), so that nothing is re-tokenised.
+    prompt_ids: list[int] | None = None
 
     @property
     def path(self) -> str:
@@ -69,11 +77,19 @@ class GenerationRequest:
             "stream_options": {"include_usage": True},
         }
         if self.model.kind is ModelKind.BASE:
-            body["prompt"] = self.prompt_text
+            body["prompt"] = self.prompt_ids if self.prompt_ids is not None else self.prompt_text
+            if self.top_logprobs:
+                body["logprobs"] = self.top_logprobs
         else:
             body["messages"] = self.messages
             if self.model.chat_template is not None:
                 body["chat_template"] = self.model.chat_template
+            if self.top_logprobs:
+                body["logprobs"] = True
+                body["top_logprobs"] = self.top_logprobs
+        if self.top_logprobs:
+            # The generated token ids, so that the token lens never re-tokenises the answer.
+            body["return_token_ids"] = True
         return body
 
 
@@ -98,7 +114,7 @@ class ModelClient:
                     raise EngineError(
                         f"{request.model.name} answered HTTP {response.status_code}: {detail}"
                     )
-                async for event in _parse_stream(response, request.model.kind):
+                async for event in _parse_stream(response, request.model):
                     yield event
         except httpx.ConnectError as exc:
             raise EngineError(
@@ -110,34 +126,50 @@ class ModelClient:
             raise EngineError(f"connection to {request.model.name} failed: {exc!r}") from exc
 
 
-async def _parse_stream(response: httpx.Response, kind: ModelKind) -> AsyncIterator[StreamEvent]:
+async def _parse_stream(response: httpx.Response, model: ModelConfig) -> AsyncIterator[StreamEvent]:
     """Turn vLLM's `data: {...}` lines into events; a stream without [DONE] is an error."""
+    kind = model.kind
     finish_reason: str | None = None
+    stop_reason: int | str | None = None
     usage: dict[str, Any] = {}
+    tokens: list[TokenInfo] = []
+    tokens_broken = False
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
             continue
         data = line[5:].strip()
         if data == "[DONE]":
+            view = None if tokens_broken or not tokens else tokens
             yield Finished(
-                finish_reason, usage.get("prompt_tokens"), usage.get("completion_tokens")
+                finish_reason,
+                usage.get("prompt_tokens"),
+                usage.get("completion_tokens"),
+                None if view is None else without_stop_token(view, finish_reason, stop_reason),
             )
             return
         try:
             chunk = json.loads(data)
         except json.JSONDecodeError as exc:
-            raise EngineError(f"model server sent malformed data: {data[:100]!r}") from exc
+            raise EngineError(f"{model.name} sent malformed data: {data[:100]!r}") from exc
         if "error" in chunk or chunk.get("object") == "error":
-            raise EngineError(f"model server error mid-stream: {_error_message(data.encode())}")
+            raise EngineError(f"{model.name} failed mid-stream: {_error_message(data.encode())}")
         if chunk.get("usage"):
             usage = chunk["usage"]
+        if not tokens_broken:
+            try:
+                tokens += tokens_from_chunk(chunk)
+            except MalformedResponse:
+                # The token view is a bonus: odd logprobs must not cost the answer itself.
+                tokens_broken = True
         for choice in chunk.get("choices") or []:
             text = _choice_text(choice, kind)
             if text:
                 yield TextDelta(text)
             if choice.get("finish_reason"):
                 finish_reason = str(choice["finish_reason"])[:MAX_FINISH_REASON_CHARS]
-    raise EngineError("model server closed the stream before it finished")
+            if isinstance(choice.get("stop_reason"), int | str):
+                stop_reason = choice["stop_reason"]
+    raise EngineError(f"{model.name} closed the stream before it finished")
 
 
 def _choice_text(choice: dict[str, Any], kind: ModelKind) -> str:

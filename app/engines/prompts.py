@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from app.lens.urial import UrialFormat, load_urial_format, urial_prompt
 
 
 class BaseFormat(StrEnum):
@@ -11,6 +15,8 @@ class BaseFormat(StrEnum):
 
     RAW = "raw"
     TRANSCRIPT = "transcript"
+    # A preamble and example exchanges before the conversation (in-context alignment, URIAL).
+    URIAL = "urial"
 
 
 USER_LABEL = "User:"
@@ -36,14 +42,27 @@ class BasePrompt:
 
 
 def render_base_prompt(
-    fmt: BaseFormat, prompt: str, history: list[Exchange], system: str | None
+    fmt: BaseFormat,
+    prompt: str,
+    history: list[Exchange],
+    system: str | None,
+    urial_file: Path | None = None,
 ) -> BasePrompt:
     """Write the conversation as one document for a base model to continue."""
     if fmt is BaseFormat.RAW:
         return BasePrompt(text=_render_raw(prompt, history, system), extra_stop=[])
+    if fmt is BaseFormat.URIAL:
+        rendered = urial_prompt(prompt, history, system, urial_format(urial_file))
+        return BasePrompt(text=rendered.text, extra_stop=rendered.extra_stop)
     return BasePrompt(
         text=_render_transcript(prompt, history, system), extra_stop=[TRANSCRIPT_STOP]
     )
+
+
+@lru_cache(maxsize=4)
+def urial_format(path: Path | None = None) -> UrialFormat:
+    """The urial format file (the shipped one by default), read once per process."""
+    return load_urial_format(path)
 
 
 def _render_raw(prompt: str, history: list[Exchange], system: str | None) -> str:

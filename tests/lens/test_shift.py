@@ -13,25 +13,19 @@ from app.config import ModelConfig, ModelKind, ModelsFile
 from app.engines.client import ModelClient, TextDelta
 from app.engines.fake_vllm import FakeServer
 from app.engines.params import SamplingParams
-from app.lens import (
+from app.lens.client import rendered_chat_prompt, tokenize_text
+from app.lens.errors import (
     ContextTooLong,
     LensError,
     LensServerError,
     MalformedResponse,
     ServerUnavailable,
-    Shift,
-    ShiftAnalysis,
-    TokenInfo,
     VocabularyMismatch,
-    classify,
-    continue_from_prefix,
-    rendered_chat_prompt,
-    same_vocabulary,
-    token_shift,
-    token_view,
-    tokenize_text,
-    without_stop_token,
 )
+from app.lens.prefix import continue_from_prefix
+from app.lens.shift import Shift, ShiftAnalysis, classify, token_shift
+from app.lens.tokens import TokenInfo, token_view, without_stop_token
+from app.lens.vocabulary import same_vocabulary
 from tests.conftest import DEAD_URL
 from tests.lens.helpers import chat_response
 

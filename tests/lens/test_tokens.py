@@ -11,13 +11,8 @@ import pytest
 
 from app.config import ModelsFile
 from app.engines.fake_vllm import FakeServer
-from app.lens import (
-    MalformedResponse,
-    TokenInfo,
-    generated_token_ids,
-    token_view,
-    without_stop_token,
-)
+from app.lens.errors import MalformedResponse
+from app.lens.tokens import TokenInfo, generated_token_ids, token_view, without_stop_token
 from tests.lens.helpers import chat_response
 
 

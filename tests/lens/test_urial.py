@@ -10,8 +10,13 @@ import pytest
 from app.config import ConfigError, ModelsFile
 from app.engines.fake_vllm import FakeServer
 from app.engines.prompts import Exchange
-from app.lens import load_urial_format, urial_prompt
-from app.lens.urial import DEFAULT_FORMAT_FILE, UrialExample, UrialFormat
+from app.lens.urial import (
+    DEFAULT_FORMAT_FILE,
+    UrialExample,
+    UrialFormat,
+    load_urial_format,
+    urial_prompt,
+)
 
 SMALL = UrialFormat(
     preamble="A helpful assistant answers.",
