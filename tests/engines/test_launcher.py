@@ -153,6 +153,18 @@ def test_gpu_memory_is_shared_between_launched_models(shim: Path, tmp_path: Path
     command = servers.command(pinned, 1234, gpu=True, share=0.45)
     assert command[command.index("--gpu-memory-utilization") + 1] == "0.3"
     assert command[-2:] == ["--x", "1"]
+    assert "--enforce-eager" not in command
+
+
+def test_cpu_servers_run_eager_unless_told_otherwise(shim: Path, tmp_path: Path) -> None:
+    servers = servers_for(shim, tmp_path, [])
+    model = launch_file("base").models[0]
+    command = servers.command(model, 1234, gpu=False, share=1.0)
+    assert "--enforce-eager" in command
+    assert "--gpu-memory-utilization" not in command
+    own = model.model_copy(update={"vllm_args": ["--enforce-eager", "--seed", "3"]})
+    command = servers.command(own, 1234, gpu=False, share=1.0)
+    assert command.count("--enforce-eager") == 1
 
 
 def test_killing_the_playground_stops_its_servers(shim: Path, tmp_path: Path) -> None:
