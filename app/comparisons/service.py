@@ -77,7 +77,7 @@ class ComparisonService:
             raise Conflict("only the latest turn can be regenerated")
         if not all(g.finished for g in _current_pair(turn)):
             raise Conflict("stop the running answers before regenerating")
-        history = _history(conversation, before=turn.number)
+        history = side_history(conversation, before=turn.number)
         params = SamplingParams.model_validate(turn.params)
         started: list[tuple[Generation, GenerationRequest]] = []
         for side in sides:
@@ -185,7 +185,7 @@ class ComparisonService:
             raise InvalidInput(f"max_tokens is at most {limit}")
         params = params.with_seed()
         number = len(conversation.turns) + 1
-        history = _history(conversation, before=number)
+        history = side_history(conversation, before=number)
         turn = Turn(number=number, prompt=data.prompt, params=params.model_dump())
         turn.generations = []
         turn.votes = []
@@ -282,7 +282,7 @@ def _current_pair(turn: Turn) -> tuple[Generation, Generation]:
     return gen_a, gen_b
 
 
-def _history(conversation: Conversation, before: int) -> dict[Side, list[Exchange]]:
+def side_history(conversation: Conversation, before: int) -> dict[Side, list[Exchange]]:
     """Each side's own view of the earlier turns: the prompts and its own answers."""
     history: dict[Side, list[Exchange]] = {Side.A: [], Side.B: []}
     for turn in conversation.turns:
