@@ -73,7 +73,7 @@ def _choose_models(path: Path | None, settings: Settings, vllm_python: Path) -> 
         return defaults.ModelChoice(defaults.default_models())
     _say(f"The default models cannot be used: {problem}")
     _say("Falling back to the built-in demo pair (built once, then cached).")
-    directory = settings.data_dir / "demo-models"
+    directory = defaults.demo_models_dir()
     defaults.build_demo_pair(vllm_python, directory)
     notice = defaults.DEMO_NOTICE.format(reason=problem)
     return defaults.ModelChoice(defaults.demo_models(directory), notice)
@@ -83,7 +83,7 @@ def _demo_models(args: argparse.Namespace) -> int:
     from app.engines import defaults
 
     settings = load_settings()
-    directory = args.dir or settings.data_dir / "demo-models"
+    directory = args.dir or defaults.demo_models_dir()
     defaults.build_demo_pair(_vllm_python(settings), directory, force=args.force)
     _say(f"demo pair in {directory}: demo-base, demo-chat")
     return 0
@@ -140,7 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands.add_parser("upgrade", help="apply migrations").set_defaults(handler=_db_upgrade)
 
     demo = commands.add_parser("demo-models", help="build the offline demo base/chat pair")
-    demo.add_argument("--dir", type=Path, help="where to build it; default: DATA_DIR/demo-models")
+    demo.add_argument(
+        "--dir",
+        type=Path,
+        help="where (default: $PLAYGROUND_DEMO_MODELS, else ~/.cache/playground-demo-models)",
+    )
     demo.add_argument("--force", action="store_true", help="rebuild even if cached")
     demo.set_defaults(handler=_demo_models)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,13 @@ def default_models() -> ModelsFile:
             ),
         ]
     )  # fmt: skip
+
+
+def demo_models_dir() -> Path:
+    """Where the demo pair is cached: $PLAYGROUND_DEMO_MODELS, else ~/.cache (shared with the
+    tests, so it is built once per machine)."""
+    configured = os.environ.get("PLAYGROUND_DEMO_MODELS")
+    return Path(configured) if configured else Path.home() / ".cache" / "playground-demo-models"
 
 
 def demo_models(directory: Path) -> ModelsFile:
