@@ -91,8 +91,19 @@ def hub_problem(vllm_python: Path, repo_ids: list[str]) -> str | None:
         return f"the Hugging Face hub did not answer within {HUB_CHECK_SECONDS} s."
     if result.returncode == 0:
         return None
-    last = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
-    return f"{', '.join(repo_ids)} could not be fetched ({last[:200]})."
+    return f"{', '.join(repo_ids)} could not be fetched: {_why_not_fetched(result.stderr)}."
+
+
+def _why_not_fetched(stderr: str) -> str:
+    """huggingface_hub's last error line, in a few plain words where it is a known case."""
+    last = (stderr.strip().splitlines() or ["unknown error"])[-1]
+    offline_markers = ("LocalEntryNotFoundError", "internet connection", "ConnectError", "offline")
+    if any(marker in last for marker in offline_markers):
+        return "the Hugging Face hub cannot be reached and they are not in the local cache"
+    if "GatedRepoError" in last or "401" in last or "403" in last:
+        return "the hub refused access (set HF_TOKEN for gated models)"
+    # Otherwise the error itself, cut at a word boundary.
+    return last if len(last) <= 200 else last[:200].rsplit(" ", 1)[0] + " …"
 
 
 def build_demo_pair(vllm_python: Path, directory: Path, force: bool = False) -> None:
