@@ -214,6 +214,22 @@ async def test_transcript_format_writes_user_assistant_lines_and_adds_a_user_sto
     assert turn["a"]["params"]["stop"] == ["###", "\nUser:"]
 
 
+async def test_urial_format_sends_the_examples_and_records_logprobs_on_both_sides(
+    client: httpx.AsyncClient, base_server: FakeServer, chat_server: FakeServer
+) -> None:
+    short(base_server, chat_server)
+    prompt = "What is the capital of France?"
+    data = await compare(client, prompt=prompt, base_format="urial")
+    base_body, chat_body = last_body(base_server), last_body(chat_server)
+    assert base_body["prompt"].endswith(f"# User\n{prompt}\n\n# Assistant\n")
+    assert base_body["prompt"].count("# Assistant\n") > 1  # the shipped examples come first
+    assert base_body["stop"] == ["\n# User"]
+    # The token view's data is asked of both endpoints in their own dialect.
+    assert base_body["logprobs"] == 5 and base_body["return_token_ids"] is True
+    assert chat_body["logprobs"] is True and chat_body["top_logprobs"] == 5
+    assert data["turns"][0]["a"]["prompt_format"] == "urial"
+
+
 async def test_same_sampling_params_are_sent_to_both_servers_and_stored(
     client: httpx.AsyncClient, base_server: FakeServer, chat_server: FakeServer
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.engines.prompts import (
     BaseFormat,
     Exchange,
@@ -112,3 +114,28 @@ def test_chat_messages_keep_content_verbatim() -> None:
     prompt = "  <b>bold</b>\n\nUser: not a label  "
     messages = render_chat_messages(prompt, [], None)
     assert messages[-1]["content"] == prompt
+
+
+def test_urial_puts_preamble_and_examples_before_the_conversation(tmp_path: Path) -> None:
+    fmt = tmp_path / "mine.toml"
+    fmt.write_text(
+        'user_marker = "## Q"\nassistant_marker = "## A"\nstop = ["\\n## Q"]\n'
+        'preamble = "Helpful answers follow."\n'
+        '[[examples]]\nquery = "What colour is the sky?"\nanswer = "Blue, on a clear day."\n'
+    )
+    rendered = render_base_prompt(BaseFormat.URIAL, PROMPT, HISTORY[:1], SYSTEM, fmt)
+    assert rendered.text == (
+        "Helpful answers follow.\n\n"
+        f"{SYSTEM}\n\n"
+        "## Q\nWhat colour is the sky?\n\n## A\nBlue, on a clear day.\n\n"
+        "## Q\nName a river.\n\n## A\nThe Loire, which runs west.\n\n"
+        f"## Q\n{PROMPT}\n\n## A\n"
+    )
+    assert rendered.extra_stop == ["\n## Q"]
+
+
+def test_urial_uses_the_shipped_examples_by_default() -> None:
+    rendered = render_base_prompt(BaseFormat.URIAL, PROMPT, [], None)
+    assert rendered.text.endswith(f"# User\n{PROMPT}\n\n# Assistant\n")
+    assert rendered.text.count("# User\n") > 1  # the examples come first
+    assert rendered.extra_stop == ["\n# User"]
