@@ -22,6 +22,7 @@ from app.engines.launcher import LocalServers
 from app.errors_http import install_error_handlers
 from app.exports import api as exports_api
 from app.headers import SecurityHeadersMiddleware
+from app.lens import api as lens_api
 from app.limits import BodySizeLimitMiddleware
 from app.migrate import upgrade_to_head
 from app.security import CsrfSigner
@@ -93,5 +94,6 @@ def create_app(
     app.include_router(health.router)
     app.include_router(comparisons_api.router)
     app.include_router(exports_api.router)
+    app.include_router(lens_api.router)
     app.include_router(comparisons_pages.router)
     return app

@@ -8,12 +8,12 @@ from app.comparisons.models import Conversation, Side, Turn, Vote
 from app.comparisons.schemas import (
     ComparisonInput,
     ConversationOut,
-    GenerationOut,
     ModelOut,
     TurnInput,
     TurnOut,
     VoteInput,
     VoteOut,
+    generation_out,
 )
 from app.deps import ModelsDep, ServiceDep
 
@@ -125,9 +125,12 @@ def conversation_out(conversation: Conversation, url: str) -> ConversationOut:
                 number=turn.number,
                 prompt=turn.prompt,
                 params=turn.params,
-                a=GenerationOut.model_validate(gen_a) if gen_a else None,
-                b=GenerationOut.model_validate(gen_b) if gen_b else None,
+                a=generation_out(gen_a) if gen_a else None,
+                b=generation_out(gen_b) if gen_b else None,
                 votes=[vote_out(v, turn.number) for v in turn.votes],
+                continuations=[
+                    generation_out(g) for g in turn.generations if g.side == Side.PREFIX
+                ],
             )
         )
     return ConversationOut(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from app.comparisons.models import Winner
+from app.comparisons.models import Generation, Winner
 from app.engines.params import SamplingParams
 from app.engines.prompts import BaseFormat
 
@@ -100,6 +100,23 @@ class GenerationOut(BaseModel):
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    prefix_of_id: int | None = Field(
+        default=None, description="for a prefix continuation: the answer it continues"
+    )
+    prefix_tokens: int | None = Field(
+        default=None, description="for a prefix continuation: how many of its tokens it kept"
+    )
+    shifted_ratio: float | None = Field(
+        default=None, description="share of shifted tokens (token lens); null if not analysed"
+    )
+
+
+def generation_out(generation: Generation) -> GenerationOut:
+    """A generation as the API shows it, with its token-shift ratio when it has been analysed."""
+    out = GenerationOut.model_validate(generation)
+    analysis = generation.token_shift
+    out.shifted_ratio = None if analysis is None else analysis.shifted_ratio
+    return out
 
 
 class VoteOut(BaseModel):
@@ -130,6 +147,9 @@ class TurnOut(BaseModel):
     a: GenerationOut | None
     b: GenerationOut | None
     votes: list[VoteOut]
+    continuations: list[GenerationOut] = Field(
+        default=[], description="base-model continuations of an answer's first tokens"
+    )
 
 
 class ConversationOut(BaseModel):

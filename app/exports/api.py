@@ -9,8 +9,14 @@ from fastapi.responses import StreamingResponse
 
 from app.deps import State
 from app.exports.ratings import stream_ratings_csv
+from app.exports.token_shift import stream_token_shift_jsonl
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
+
+
+def _attachment(name: str, extension: str) -> dict[str, str]:
+    filename = f"{name}-{datetime.now(UTC):%Y%m%d-%H%M%S}.{extension}"
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
 
 
 @router.get(
@@ -19,10 +25,29 @@ router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
     responses={200: {"content": {"text/csv": {}}, "description": "One row per vote (RFC 4180)"}},
 )
 async def ratings_csv(state: State) -> StreamingResponse:
-    """Every vote with its prompt, both answers, models and settings, as CSV."""
-    filename = f"ratings-{datetime.now(UTC):%Y%m%d-%H%M%S}.csv"
+    """Every vote with its prompt, both answers, models, settings and shifted ratios, as CSV."""
     return StreamingResponse(
         stream_ratings_csv(state.sessions),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers=_attachment("ratings", "csv"),
+    )
+
+
+@router.get(
+    "/token-shift.jsonl",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"application/x-ndjson": {}},
+            "description": "One JSON object per line, per token of every stored token-shift "
+            "analysis",
+        }
+    },
+)
+async def token_shift_jsonl(state: State) -> StreamingResponse:
+    """Every analysed token: where it is, the chat logprob, the base rank, logprob and top token."""
+    return StreamingResponse(
+        stream_token_shift_jsonl(state.sessions),
+        media_type="application/x-ndjson; charset=utf-8",
+        headers=_attachment("token-shift", "jsonl"),
     )

@@ -12,7 +12,7 @@ from sqlalchemy import Row, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from app.comparisons.models import Conversation, Generation, Turn, Vote
+from app.comparisons.models import Conversation, Generation, TokenShiftAnalysis, Turn, Vote
 
 COLUMNS = [
     "vote_id", "voted_at", "rater", "conversation_id", "turn", "system", "prompt", "history_json",
@@ -20,6 +20,7 @@ COLUMNS = [
     "response_a", "response_b", "winner", "winner_model", "score_a", "score_b", "comment",
     "temperature", "top_p", "top_k", "max_tokens", "seed", "stop",
     "finish_reason_a", "finish_reason_b", "completion_tokens_a", "completion_tokens_b",
+    "shifted_ratio_a", "shifted_ratio_b",
 ]  # fmt: skip
 
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
@@ -47,6 +48,8 @@ def _statement() -> Any:
     """Every turn in conversation order, with its current answers and each vote's judged answers."""
     current_a, current_b = aliased(Generation), aliased(Generation)
     judged_a, judged_b = aliased(Generation), aliased(Generation)
+    # The token-shift analyses of the judged answers (at most one each), for their ratios.
+    shift_a, shift_b = aliased(TokenShiftAnalysis), aliased(TokenShiftAnalysis)
     return (
         select(
             Conversation.id.label("conversation_id"),
@@ -70,6 +73,8 @@ def _statement() -> Any:
             Vote.comment,
             *_generation_columns(judged_a, "a"),
             *_generation_columns(judged_b, "b"),
+            shift_a.shifted_ratio.label("a_shifted_ratio"),
+            shift_b.shifted_ratio.label("b_shifted_ratio"),
         )
         .join(Conversation, Turn.conversation_id == Conversation.id)
         .outerjoin(
@@ -83,6 +88,8 @@ def _statement() -> Any:
         .outerjoin(Vote, Vote.turn_id == Turn.id)
         .outerjoin(judged_a, judged_a.id == Vote.generation_a_id)
         .outerjoin(judged_b, judged_b.id == Vote.generation_b_id)
+        .outerjoin(shift_a, shift_a.generation_id == judged_a.id)
+        .outerjoin(shift_b, shift_b.generation_id == judged_b.id)
         .order_by(Conversation.created_at, Conversation.id, Turn.number, Vote.id)
         .execution_options(yield_per=CHUNK_ROWS)
     )
@@ -140,6 +147,7 @@ def _row(row: Row[Any], history: str) -> list[Any]:
         params.get("max_tokens"), params.get("seed"), json.dumps(params.get("stop") or []),
         row.a_finish_reason or "", row.b_finish_reason or "",
         row.a_completion_tokens, row.b_completion_tokens,
+        row.a_shifted_ratio, row.b_shifted_ratio,
     ]  # fmt: skip
     return [neutralise(c) if isinstance(c, str) else ("" if c is None else c) for c in cells]
 

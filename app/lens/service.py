@@ -49,6 +49,9 @@ class LensService:
 
     async def generation(self, generation_id: int) -> Generation:
         """A generation with its turn, the turn's generations and its conversation loaded."""
+        # Re-read what the runner stored in its own sessions. Not populate_existing: it resets
+        # the generation's own `turn` when the generation is met again in Turn.generations.
+        self.session.expire_all()
         generation = await self.session.scalar(
             select(Generation)
             .where(Generation.id == generation_id)
@@ -59,7 +62,6 @@ class LensService:
                 .selectinload(Conversation.turns)
                 .selectinload(Turn.generations),
             )
-            .execution_options(populate_existing=True)
         )
         if generation is None:
             raise NotFound(f"no generation {generation_id}")

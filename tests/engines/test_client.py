@@ -20,6 +20,7 @@ from app.engines.client import (
 )
 from app.engines.fake_vllm import FakeServer
 from app.engines.params import SamplingParams
+from app.lens.tokens import token_view, without_stop_token
 
 BASE = ModelConfig(name="b1", kind=ModelKind.BASE, url="http://base.test/v1", model="org/base")
 CHAT = ModelConfig(name="c1", kind=ModelKind.CHAT, url="http://chat.test/v1", model="org/chat")
@@ -257,3 +258,169 @@ async def test_streamed_text_and_usage_match_the_fake_servers_full_answer(
         full["usage"]["completion_tokens"],
     )
     assert sum(isinstance(e, Finished) for e in events) == 1
+
+
+# ---------------------------------------------------------------- tokens (the token lens)
+
+
+def logprob_chunk(
+    text: str,
+    ident: int,
+    value: float,
+    finish: str | None = None,
+    stop_reason: int | str | None = None,
+) -> dict[str, Any]:
+    """A streamed completion chunk carrying one token's logprobs and id."""
+    chunk = completion_chunk(text, finish)
+    chunk["choices"][0] |= {
+        "logprobs": {
+            "tokens": [text], "token_logprobs": [value],
+            "top_logprobs": [{"alt": value - 1.0, text: value}], "text_offset": [0],
+        },
+        "token_ids": [ident],
+        "stop_reason": stop_reason,
+    }  # fmt: skip
+    return chunk
+
+
+def chat_logprob_chunk(
+    content: str, ident: int, value: float, finish: str | None = None
+) -> dict[str, Any]:
+    """A streamed chat chunk carrying one token's logprobs and id."""
+    chunk = chat_chunk(content, finish)
+    entry = {"token": content, "logprob": value, "bytes": list(content.encode()),
+             "top_logprobs": [{"token": content, "logprob": value},
+                              {"token": "x", "logprob": value - 2.0}]}  # fmt: skip
+    chunk["choices"][0] |= {"logprobs": {"content": [entry]}, "token_ids": [ident]}
+    return chunk
+
+
+@pytest.mark.parametrize(
+    ("request_for", "fields"),
+    [
+        (base_request, {"logprobs": 3, "return_token_ids": True}),
+        (chat_request, {"logprobs": True, "top_logprobs": 3, "return_token_ids": True}),
+    ],
+)
+async def test_logprobs_are_asked_for_in_each_endpoints_dialect(
+    request_for: Callable[[], GenerationRequest], fields: dict[str, Any]
+) -> None:
+    plain = request_for()
+    asking = GenerationRequest(
+        plain.model, plain.sampling, plain.prompt_text, plain.messages, top_logprobs=3
+    )
+    handler = Recorder(content=sse(completion_chunk("ok", finish="stop"), "[DONE]"))
+    await collect(handler, asking)
+    assert {k: handler.body.get(k) for k in fields} == fields
+    assert "top_logprobs" not in handler.body or asking.model.kind is ModelKind.CHAT
+    handler = Recorder(content=sse(completion_chunk("ok", finish="stop"), "[DONE]"))
+    await collect(handler, plain)
+    assert not {"logprobs", "top_logprobs", "return_token_ids"} & set(handler.body)
+
+
+async def test_base_stream_collects_every_token_and_drops_the_stop_token() -> None:
+    body = sse(
+        logprob_chunk(" there", 11, -0.5),
+        logprob_chunk(" was", 12, -1.5),
+        # The end-of-sequence token: counted and scored, but no text (stop_reason None).
+        logprob_chunk("", 2, -0.1, finish="stop"),
+        USAGE_CHUNK,
+        "[DONE]",
+    )
+    events = await collect(Recorder(content=body), base_request())
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.tokens is not None
+    assert [(t.token, t.token_id, t.logprob) for t in finished.tokens] == [
+        (" there", 11, -0.5),
+        (" was", 12, -1.5),
+    ]
+    assert finished.tokens[0].top == [(" there", -0.5), ("alt", -1.5)]
+    assert "".join(t.token for t in finished.tokens) == "".join(
+        e.text for e in events if isinstance(e, TextDelta)
+    )
+
+
+async def test_a_stop_string_ending_keeps_the_last_token() -> None:
+    body = sse(
+        logprob_chunk(" a", 11, -0.5),
+        logprob_chunk(" b", 12, -0.7, finish="stop", stop_reason="END"),
+        "[DONE]",
+    )
+    finished = (await collect(Recorder(content=body), base_request()))[-1]
+    assert isinstance(finished, Finished) and finished.tokens is not None
+    assert [t.token_id for t in finished.tokens] == [11, 12]
+    length = sse(logprob_chunk(" a", 11, -0.5, finish="length"), "[DONE]")
+    finished = (await collect(Recorder(content=length), base_request()))[-1]
+    assert isinstance(finished, Finished) and finished.tokens is not None
+    assert [t.token_id for t in finished.tokens] == [11]
+
+
+async def test_chat_stream_collects_tokens_with_ids() -> None:
+    body = sse(
+        chat_logprob_chunk("Sure", 5, -0.2),
+        chat_logprob_chunk(" thing", 6, -0.9),
+        chat_logprob_chunk("", 2, -0.05, finish="stop"),
+        USAGE_CHUNK,
+        "[DONE]",
+    )
+    events = await collect(Recorder(content=body), chat_request())
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.tokens is not None
+    assert [(t.token, t.token_id) for t in finished.tokens] == [("Sure", 5), (" thing", 6)]
+    assert finished.tokens[1].top == [(" thing", -0.9), ("x", -2.9)]
+
+
+async def test_no_logprobs_means_no_tokens() -> None:
+    body = sse(completion_chunk(" a"), completion_chunk(" b", finish="length"), "[DONE]")
+    finished = (await collect(Recorder(content=body), base_request()))[-1]
+    assert finished == Finished("length", None, None, None)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"tokens": "not a list", "token_logprobs": [-1.0]},
+        {"tokens": [" b"], "token_logprobs": ["low"]},
+        {"tokens": [" b", " c"], "token_logprobs": [-1.0]},
+        "not an object",
+    ],
+)
+async def test_malformed_logprobs_do_not_break_the_answer(broken: object) -> None:
+    bad = completion_chunk(" b")
+    bad["choices"][0]["logprobs"] = broken
+    body = sse(logprob_chunk(" a", 11, -0.5), bad, logprob_chunk(" c", 13, -0.3, "length"),
+               USAGE_CHUNK, "[DONE]")  # fmt: skip
+    events = await collect(Recorder(content=body), base_request())
+    assert [e.text for e in events if isinstance(e, TextDelta)] == [" a", " b", " c"]
+    # A token view with a hole would misplace every later token: none rather than a wrong one.
+    assert events[-1] == Finished("length", 4, 3, None)
+
+
+async def test_streamed_tokens_match_the_fake_servers_full_answer(
+    base_server: FakeServer, chat_server: FakeServer
+) -> None:
+    for server, kind, name in ((base_server, ModelKind.BASE, "tiny-base"),
+                               (chat_server, ModelKind.CHAT, "tiny-chat")):  # fmt: skip
+        server.config.answer_words = 7
+        model = (BASE if kind is ModelKind.BASE else CHAT).model_copy(
+            update={"url": server.base_url, "model": name}
+        )
+        plain = base_request(model) if kind is ModelKind.BASE else chat_request(model)
+        request = GenerationRequest(
+            model, {**plain.sampling, "temperature": 0}, plain.prompt_text, plain.messages,
+            top_logprobs=2,
+        )  # fmt: skip
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            events = [event async for event in ModelClient(http).stream(request)]
+            body = {k: v for k, v in request.body().items() if k != "stream_options"}
+            full = (await http.post(request.endpoint, json={**body, "stream": False})).json()
+        finished = events[-1]
+        assert isinstance(finished, Finished) and finished.tokens is not None
+        [choice] = full["choices"]
+        expected = without_stop_token(
+            token_view(full), choice["finish_reason"], choice.get("stop_reason")
+        )
+        assert finished.tokens == expected
+        assert [t.token_id for t in finished.tokens] == choice["token_ids"][: len(expected)]
+        text = "".join(e.text for e in events if isinstance(e, TextDelta))
+        assert "".join(t.token for t in finished.tokens) == text

@@ -39,6 +39,7 @@ DOCUMENTED_COLUMNS = [
     "response_a", "response_b", "winner", "winner_model", "score_a", "score_b", "comment",
     "temperature", "top_p", "top_k", "max_tokens", "seed", "stop",
     "finish_reason_a", "finish_reason_b", "completion_tokens_a", "completion_tokens_b",
+    "shifted_ratio_a", "shifted_ratio_b",
 ]  # fmt: skip
 TEXT_COLUMNS = [
     "rater", "conversation_id", "system", "prompt", "model_a", "kind_a", "model_b", "kind_b",
@@ -47,7 +48,7 @@ TEXT_COLUMNS = [
 ]  # fmt: skip
 NUMBER_COLUMNS = [
     "vote_id", "turn", "score_a", "score_b", "temperature", "top_p", "top_k", "max_tokens",
-    "seed", "completion_tokens_a", "completion_tokens_b",
+    "seed", "completion_tokens_a", "completion_tokens_b", "shifted_ratio_a", "shifted_ratio_b",
 ]  # fmt: skip
 # Spreadsheets run cells starting with these as formulas (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -155,6 +156,14 @@ class Maker:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.02)
 
+    async def analyse(self, cid: str, side: str) -> None:
+        """Token-shift one side's current answer of the latest turn (it must be the chat one)."""
+        generation = (await self.refresh(cid))["turns"][-1][side]
+        response = await self.client.post(
+            f"/api/v1/generations/{generation['id']}/token-shift", json={}
+        )
+        assert response.status_code == 201, response.text
+
     async def refresh(self, cid: str) -> dict[str, Any]:
         response = await self.client.get(f"/api/v1/comparisons/{cid}")
         assert response.status_code == 200
@@ -167,6 +176,7 @@ async def rate_conversations(client: httpx.AsyncClient, ratings: Ratings) -> Non
     base_server, chat_server = ratings.servers
 
     multi = await make.start("multi", prompt="Name a river.")
+    await make.analyse(multi, "b")
     await make.vote(multi, winner="a", rater="alice", score_a=5, score_b=3, comment="A is fluent")
     await make.follow_up(multi, "And a mountain?")
     await make.vote(multi, winner="tie", rater="alice")
@@ -187,6 +197,7 @@ async def rate_conversations(client: httpx.AsyncClient, ratings: Ratings) -> Non
         "formulas", prompt=FORMULA_PROMPT, system="+SUM(1,2)", models=["chat", "base"]
     )
     chat_server.config.inject_text = None
+    await make.analyse(formulas, "a")
     await make.vote(formulas, winner="a", rater="@mallory", comment="-2 points, =bad")
 
     regenerated = await make.start("regenerated", prompt="Describe a bridge.")
@@ -297,6 +308,7 @@ def assert_row_matches(
         "top_p": params["top_p"], "top_k": params["top_k"], "max_tokens": params["max_tokens"],
         "seed": params["seed"], "completion_tokens_a": gen_a["completion_tokens"],
         "completion_tokens_b": gen_b["completion_tokens"],
+        "shifted_ratio_a": gen_a["shifted_ratio"], "shifted_ratio_b": gen_b["shifted_ratio"],
     }  # fmt: skip
     assert set(text) == set(TEXT_COLUMNS) and set(numbers) == set(NUMBER_COLUMNS)
     for name, value in text.items():
@@ -452,6 +464,30 @@ async def test_pandas_and_datasets_read_the_same_table(
         for name in ("prompt", "response_a", "response_b", "history_json", "comment"):
             assert record[name] == row[name], name
         assert int(record["seed"]) == int(row["seed"])
+
+
+async def test_shifted_ratios_are_the_judged_answers_analyses(
+    ratings: Ratings, tmp_path: Path
+) -> None:
+    multi = ratings.conversations[ratings.ids["multi"]]
+    analysed = multi["turns"][0]["b"]["shifted_ratio"]
+    assert analysed is not None and 0 < analysed < 1
+    first = ratings.row_for("alice", "multi", turn=1)
+    assert (first["shifted_ratio_a"], first["shifted_ratio_b"]) == ("", repr(analysed))
+    # Only the analysed answer has a ratio: its follow-up turn's answers have none.
+    assert ratings.row_for("bob", "multi", turn=2)["shifted_ratio_b"] == ""
+    formulas = ratings.row_for("@mallory", "formulas")
+    assert formulas["shifted_ratio_a"] != "" and formulas["shifted_ratio_b"] == ""
+    assert sum(r["shifted_ratio_a"] != "" or r["shifted_ratio_b"] != "" for r in ratings.rows) == 2
+    # pandas reads the new columns as numbers, empty cells as missing.
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(ratings.response.content)
+    frame = pd.read_csv(path)
+    assert list(frame.columns[-2:]) == ["shifted_ratio_a", "shifted_ratio_b"]
+    assert frame["shifted_ratio_b"].dtype == float and frame["shifted_ratio_a"].dtype == float
+    row = frame[(frame["rater"] == "alice") & (frame["turn"] == 1)].iloc[0]
+    assert row["shifted_ratio_b"] == analysed and pd.isna(row["shifted_ratio_a"])
+    assert int(frame["shifted_ratio_b"].notna().sum()) == 1
 
 
 async def test_empty_database_exports_just_the_header(client: httpx.AsyncClient) -> None:
