@@ -28,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.config import ModelConfig, ModelKind, load_models_file  # noqa: E402
+from app.config import ModelConfig, ModelKind, Settings, load_models_file  # noqa: E402
 from app.engines.client import GenerationRequest, ModelClient, TextDelta  # noqa: E402
 from tests.support import parse_sse  # noqa: E402
 
@@ -120,9 +120,13 @@ def _playground(models: Path) -> Iterator[str]:
 async def _direct(client: ModelClient, base: ModelConfig, chat: ModelConfig, n: int) -> Sample:
     """Both requests straight to the servers, concurrently, as the playground would send them."""
     sampling = {"temperature": 0.7, "top_p": 0.95, "max_tokens": n, "seed": 1, "stop": []}
+    # With the token-view logprobs the playground asks for, so only the app's cost differs.
+    top = Settings().token_top_k
     requests = [
-        GenerationRequest(base, sampling, prompt_text=PROMPT),
-        GenerationRequest(chat, sampling, messages=[{"role": "user", "content": PROMPT}]),
+        GenerationRequest(base, sampling, prompt_text=PROMPT, top_logprobs=top),
+        GenerationRequest(
+            chat, sampling, messages=[{"role": "user", "content": PROMPT}], top_logprobs=top
+        ),
     ]
 
     async def one(request: GenerationRequest) -> tuple[float, int]:
