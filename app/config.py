@@ -97,6 +97,10 @@ class ModelsFile(BaseModel):
         """The model with this name, or None."""
         return next((m for m in self.models if m.name == name), None)
 
+    def names_of_kind(self, kind: ModelKind) -> tuple[str, ...]:
+        """The names of every model of a kind, in file order."""
+        return tuple(m.name for m in self.models if m.kind is kind)
+
     def first_of_kind(self, kind: ModelKind) -> ModelConfig | None:
         """The first configured model of a kind, or None."""
         return next((m for m in self.models if m.kind is kind), None)

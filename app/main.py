@@ -23,6 +23,7 @@ from app.errors_http import install_error_handlers
 from app.exports import api as exports_api
 from app.headers import SecurityHeadersMiddleware
 from app.lens import api as lens_api
+from app.lens import pages as lens_pages
 from app.limits import BodySizeLimitMiddleware
 from app.migrate import upgrade_to_head
 from app.security import CsrfSigner
@@ -96,4 +97,5 @@ def create_app(
     app.include_router(exports_api.router)
     app.include_router(lens_api.router)
     app.include_router(comparisons_pages.router)
+    app.include_router(lens_pages.router)
     return app

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
+from app.lens import views as lens_views
+from app.lens.service import DEFAULT_PREFIX_TOKENS
+
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
@@ -21,3 +24,11 @@ def _ms(value: float | None) -> str:
 
 
 templates.env.filters["ms"] = _ms
+# The token lens's legends and helpers, for every template that draws a column.
+templates.env.globals.update(
+    probability_bands=lens_views.PROBABILITY_BANDS,
+    shift_labels=lens_views.SHIFT_LABELS,
+    shift_view=lens_views.ShiftView.of,
+    prefix_text=lens_views.prefix_text,
+    default_prefix_tokens=DEFAULT_PREFIX_TOKENS,
+)

@@ -1,4 +1,5 @@
-// Small behaviours htmx does not cover: remembering the rater's name and clearing the follow-up box.
+// Small behaviours htmx does not cover: remembering the rater's name, clearing the follow-up box,
+// and moving between tokens with the keyboard.
 (function () {
   "use strict";
   var RATER_KEY = "playground.rater";
@@ -53,4 +54,23 @@
   }
   document.addEventListener("htmx:beforeRequest", clearFlash);
   document.addEventListener("htmx:sseClose", clearFlash);
+
+  // Token views: one Tab stop per answer; arrow keys, Home and End move between its tokens, and
+  // the focused token shows its tip (see .tok:focus::after in app.css).
+  var STEPS = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
+  document.addEventListener("keydown", function (event) {
+    var token = event.target;
+    if (!token.classList || !token.classList.contains("tok")) return;
+    var tokens = token.closest("[data-tokens]");
+    if (!tokens) return;
+    var all = tokens.querySelectorAll(".tok");
+    var index = Array.prototype.indexOf.call(all, token);
+    var next = event.key === "Home" ? 0 : event.key === "End" ? all.length - 1
+      : event.key in STEPS ? index + STEPS[event.key] : -1;
+    if (next < 0 || next >= all.length) return;
+    event.preventDefault();
+    token.tabIndex = -1;
+    all[next].tabIndex = 0;
+    all[next].focus();
+  });
 })();

@@ -33,6 +33,13 @@ async def verify_csrf(request: Request, state: State) -> None:
 
 
 router = APIRouter(include_in_schema=False)
+
+
+def base_names(state: State) -> tuple[str, ...]:
+    """The base models the token lens may score or continue a chat answer with."""
+    return state.models.names_of_kind(ModelKind.BASE)
+
+
 csrf = [Depends(verify_csrf)]
 
 
@@ -96,7 +103,7 @@ async def conversation_page(
 ) -> HTMLResponse:
     """A conversation as it was: answers, votes and settings; the latest turn may still stream."""
     conversation = await service.get_conversation(conversation_id)
-    views = conversation_views(conversation, state.runner)
+    views = conversation_views(conversation, state.runner, base_names(state))
     latest_params = SamplingParams.model_validate(conversation.turns[-1].params)
     return render(
         request,
@@ -114,7 +121,7 @@ async def add_turn(
     data = forms.turn_input(await request.form())
     turn = await service.continue_conversation(conversation_id, data)
     conversation = await service.get_conversation(conversation_id)
-    views = conversation_views(conversation, state.runner)
+    views = conversation_views(conversation, state.runner, base_names(state))
     return templates.TemplateResponse(
         request, "_new_turn.html", {"view": views[-1], "previous": views[-2], "turn": turn}
     )
@@ -141,7 +148,7 @@ async def regenerate(
     turn = await service.get_turn(turn_id)
     await service.regenerate(turn.conversation_id, turn.number, sides)
     conversation = await service.get_conversation(turn.conversation_id)
-    view = conversation_views(conversation, state.runner)[-1]
+    view = conversation_views(conversation, state.runner, base_names(state))[-1]
     return templates.TemplateResponse(request, "_turn.html", {"view": view})
 
 
@@ -153,7 +160,8 @@ async def vote(turn_id: int, request: Request, state: State, service: ServiceDep
     data = data.model_copy(update={"turn": turn.number})
     await service.vote(turn.conversation_id, data)
     conversation = await service.get_conversation(turn.conversation_id)
-    view = next(v for v in conversation_views(conversation, state.runner) if v.turn.id == turn_id)
+    views = conversation_views(conversation, state.runner, base_names(state))
+    view = next(v for v in views if v.turn.id == turn_id)
     return templates.TemplateResponse(
         request, "_turn_footer.html", {"view": view, "saved_rater": data.rater}
     )
@@ -245,7 +253,7 @@ async def _load_view(state: State, turn_id: int) -> TurnView:
             )
         )
     assert conversation is not None
-    views = conversation_views(conversation, state.runner)
+    views = conversation_views(conversation, state.runner, base_names(state))
     return next(v for v in views if v.turn.id == turn_id)
 
 

@@ -30,6 +30,8 @@ class TurnView:
     turn: Turn
     columns: list[ColumnView]
     is_latest: bool
+    # Base models that the token lens may score or continue a chat answer with.
+    base_models: tuple[str, ...] = ()
 
     @property
     def streaming(self) -> bool:
@@ -59,7 +61,11 @@ class TurnView:
 
 
 def turn_view(
-    conversation: Conversation, turn: Turn, runner: GenerationRunner, is_latest: bool
+    conversation: Conversation,
+    turn: Turn,
+    runner: GenerationRunner,
+    is_latest: bool,
+    base_models: tuple[str, ...] = (),
 ) -> TurnView:
     """Build the view of one turn, taking running text from the runner."""
     columns = []
@@ -70,13 +76,15 @@ def turn_view(
         live = runner.snapshot(generation.id)
         text = live.text if live is not None else generation.text
         columns.append(ColumnView(side.value, generation, text))
-    return TurnView(conversation, turn, columns, is_latest)
+    return TurnView(conversation, turn, columns, is_latest, base_models)
 
 
-def conversation_views(conversation: Conversation, runner: GenerationRunner) -> list[TurnView]:
+def conversation_views(
+    conversation: Conversation, runner: GenerationRunner, base_models: tuple[str, ...] = ()
+) -> list[TurnView]:
     """Every turn of a conversation, oldest first."""
     last = len(conversation.turns) - 1
     return [
-        turn_view(conversation, turn, runner, i == last)
+        turn_view(conversation, turn, runner, i == last, base_models)
         for i, turn in enumerate(conversation.turns)
     ]
