@@ -22,8 +22,15 @@ import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from app.config import ModelsFile, Settings
+from app.engines.fake_vllm import FakeServer
+from app.main import create_app
+from tests.browser.helpers import ANSWER_WORDS, TOKEN_DELAY, Live
+from tests.support import ThreadedServer
 
 CHROMIUM_PATH = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -109,3 +116,27 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
                 print(f"failure screenshot saved to {path}")
     finally:
         context.close()
+
+
+@pytest.fixture
+def live(
+    settings: Settings, models: ModelsFile, base_server: FakeServer, chat_server: FakeServer
+) -> Iterator[Live]:
+    """A fresh app (own database) on a real port, with fakes slow enough to watch streaming."""
+    for fake in (base_server, chat_server):
+        fake.config.token_delay = TOKEN_DELAY
+        fake.config.answer_words = ANSWER_WORDS
+    with (
+        ThreadedServer(create_app(settings, models)) as server,
+        httpx.Client(base_url=server.url, timeout=10) as api,
+    ):
+        yield Live(server.url, api, base_server, chat_server)
+
+
+@pytest.fixture
+def console_errors(page: Page) -> list[str]:
+    """Errors the page logs (CSP violations, failed loads, uncaught exceptions), as they occur."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    return errors

@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.config import ModelsFile, Settings
-from app.engines.fake_vllm import FakeServer
-from app.main import create_app
-from tests.support import ThreadedServer
+from app.config import ModelsFile
+from tests.browser.helpers import (
+    ANSWER_WORDS,
+    ARTIFACTS,
+    Live,
+    start_comparison,
+    turn_ids,
+    wait_final,
+)
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-# Slow enough that a turn streams for ~0.75 s, so partial text is observable.
-TOKEN_DELAY = 0.03
-ANSWER_WORDS = 25
 FINAL_STATUSES = {"done", "error", "cancelled", "interrupted"}
 # No whitespace, so the fake sends it as one token and it reaches the page in one SSE delta
 # (split across deltas, a tag would be cut in half and prove nothing).
@@ -61,65 +58,6 @@ new MutationObserver((records) => {
 """
 
 
-@dataclass
-class Live:
-    """The app served over HTTP, an API client on it, and the two fake model servers."""
-
-    url: str
-    api: httpx.Client
-    base: FakeServer
-    chat: FakeServer
-
-    def conversation(self, conversation_id: str) -> dict[str, Any]:
-        response = self.api.get(f"/api/v1/comparisons/{conversation_id}")
-        assert response.status_code == 200, response.text
-        data: dict[str, Any] = response.json()
-        return data
-
-
-@pytest.fixture
-def live(
-    settings: Settings, models: ModelsFile, base_server: FakeServer, chat_server: FakeServer
-) -> Iterator[Live]:
-    """A fresh app (own database) on a real port, with fakes slow enough to watch streaming."""
-    for fake in (base_server, chat_server):
-        fake.config.token_delay = TOKEN_DELAY
-        fake.config.answer_words = ANSWER_WORDS
-    with (
-        ThreadedServer(create_app(settings, models)) as server,
-        httpx.Client(base_url=server.url, timeout=10) as api,
-    ):
-        yield Live(server.url, api, base_server, chat_server)
-
-
-@pytest.fixture
-def console_errors(page: Page) -> list[str]:
-    """Errors the page logs (CSP violations, failed loads, uncaught exceptions), as they occur."""
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
-    return errors
-
-
-def start_comparison(page: Page, live: Live, prompt: str, model_b: str | None = None) -> str:
-    """Open /, submit a prompt; return the new conversation id once the URL is /c/{id}."""
-    page.goto(live.url + "/")
-    if model_b is not None:
-        page.locator("select[name=model_b]").select_option(model_b)
-    page.locator("textarea[name=prompt]").first.fill(prompt)
-    page.get_by_role("button", name="Compare").click()
-    page.wait_for_url(re.compile(r"/c/[0-9a-f]+$"))
-    match = re.search(r"/c/([0-9a-f]+)$", page.url)
-    assert match
-    return match.group(1)
-
-
-def turn_ids(page: Page) -> list[int]:
-    """The database ids of the turns on the page, in order."""
-    ids = page.locator("section.turn").evaluate_all("els => els.map(e => e.id)")
-    return [int(i.removeprefix("turn-")) for i in ids]
-
-
 def watch_streaming(page: Page, turn_id: int, sides: tuple[str, ...] = ("a", "b")) -> Any:
     """Wait until each column of the turn has shown two growing partial texts while streaming."""
     handle = page.wait_for_function(WATCH_STREAMING, arg=[turn_id, list(sides)], polling=10)
@@ -136,10 +74,6 @@ def assert_streamed_into(seen: list[dict[str, str]], final: str) -> None:
 
 def column_text(page: Page, turn_id: int, side: str) -> str:
     return page.locator(f"#gen-{turn_id}-{side} .output .text").text_content() or ""
-
-
-def wait_final(page: Page, turn_id: int, side: str, status: str = "done") -> None:
-    expect(page.locator(f"#gen-{turn_id}-{side}")).to_have_attribute("data-status", status)
 
 
 def test_main_flow_streams_votes_changes_vote_and_downloads_csv(
@@ -170,11 +104,11 @@ def test_main_flow_streams_votes_changes_vote_and_downloads_csv(
     base_body = live.base.requests[-1]["body"]
     chat_body = live.chat.requests[-1]["body"]
     col_a, col_b = page.locator(f"#gen-{tid}-a"), page.locator(f"#gen-{tid}-b")
-    col_a.locator("details.sent summary").click()
+    col_a.locator("details.sent > summary").click()
     raw = col_a.locator("details.sent .sent-text")
     expect(raw).to_be_visible()
     assert raw.text_content() == base_body["prompt"] == turn["a"]["prompt_text"] == prompt
-    col_b.locator("details.sent summary").click()
+    col_b.locator("details.sent > summary").click()
     messages = col_b.locator("details.sent .message")
     expect(messages.first).to_be_visible()
     shown = [
