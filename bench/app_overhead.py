@@ -6,6 +6,8 @@ Prints, at each concurrency: tokens/s both ways and their ratio, and time to fir
 
     .venv/bin/python bench/app_overhead.py            # two fake vLLM servers: the app's ceiling
     .venv/bin/python bench/app_overhead.py --models models.toml   # first base + first chat
+    scripts/postgres-test-server.sh run sh -c \
+        '.venv/bin/python bench/app_overhead.py --database-url "$TEST_POSTGRES_URL"'
 """
 
 from __future__ import annotations
@@ -105,13 +107,13 @@ def _fake_servers(token_delay: float, words: int) -> Iterator[Path]:
 
 
 @contextmanager
-def _playground(models: Path) -> Iterator[str]:
-    """The playground in its own process on a fresh SQLite database."""
+def _playground(models: Path, database_url: str) -> Iterator[str]:
+    """The playground in its own process on a fresh SQLite database (or the one given)."""
     port = _free_port()
     with tempfile.TemporaryDirectory() as data:
         args = [sys.executable, "-m", "app.cli", "serve", "--models", str(models)]
         args += ["--port", str(port), "--log-level", "warning"]
-        with _process(args, {"PLAYGROUND_DATA_DIR": data, "DATABASE_URL": ""}):
+        with _process(args, {"PLAYGROUND_DATA_DIR": data, "DATABASE_URL": database_url}):
             url = f"http://127.0.0.1:{port}"
             _wait_http(url + "/healthz")
             yield url
@@ -219,14 +221,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="batches per concurrency level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--token-delay", type=float, default=0.01, help="fake servers only")
+    parser.add_argument(
+        "--database-url", default="", help="the playground's database (default: a new SQLite file)"
+    )
     args = parser.parse_args()
     with (
         contextmanager(lambda: (yield args.models))()
         if args.models
         else _fake_servers(args.token_delay, args.max_tokens * 2) as models,
-        _playground(models) as app_url,
+        _playground(models, args.database_url) as app_url,
     ):
-        print(f"models: {models}; playground: {app_url}; max_tokens {args.max_tokens}")
+        database = args.database_url.split("@")[-1] or "SQLite"
+        print(f"models: {models}; playground: {app_url} on {database}", end="")
+        print(f"; max_tokens {args.max_tokens}")
         for concurrency in args.concurrency:
             asyncio.run(_run(models, app_url, concurrency, args.rounds, args.max_tokens))
 

@@ -203,6 +203,7 @@ async def _turn_event_stream(
     pending = dict(generation_ids)
     seen_live: set[str] = set()
     flush = state.settings.stream_flush_seconds
+    view: TurnView | None = None
 
     def delta(side: str, text: str) -> dict[str, str]:
         """The text after this stream's offset for a side, escaped, as one event."""
@@ -229,14 +230,17 @@ async def _turn_event_stream(
                 # the deltas of a live stream always add up to the stored answer.
                 if side in seen_live and len(generation.text) > offsets[side]:
                     yield delta(side, generation.text)
-                column = await _final_column(state, turn_id, side)
-                yield {"event": f"done-{side}", "data": column}
+                view = await _load_view(state, turn_id)
+                yield {"event": f"done-{side}", "data": _final_column(view, side)}
                 del pending[side]
         if pending:
             await state.runner.wait_for_change(turn_id, PING_SECONDS)
             # Coalesce: tokens pile up, so the browser gets a few events a second, not one a token.
             await asyncio.sleep(flush)
-    yield {"event": "turn-done", "data": await _footer(state, turn_id)}
+    # The view loaded for the last column to finish is already final: no third load for the footer.
+    if view is None:
+        view = await _load_view(state, turn_id)
+    yield {"event": "turn-done", "data": _footer(view)}
 
 
 async def _load_view(state: State, turn_id: int) -> TurnView:
@@ -257,12 +261,10 @@ async def _load_view(state: State, turn_id: int) -> TurnView:
     return next(v for v in views if v.turn.id == turn_id)
 
 
-async def _final_column(state: State, turn_id: int, side: str) -> str:
-    view = await _load_view(state, turn_id)
+def _final_column(view: TurnView, side: str) -> str:
     column = next(c for c in view.columns if c.side == side)
     return templates.get_template("_column.html").render(view=view, column=column)
 
 
-async def _footer(state: State, turn_id: int) -> str:
-    view = await _load_view(state, turn_id)
+def _footer(view: TurnView) -> str:
     return templates.get_template("_turn_footer.html").render(view=view)

@@ -125,8 +125,13 @@ class GenerationRunner:
         ttft_ms: float | None = None
         outcome = Outcome(GenerationStatus.ERROR, "error", "internal error")
         cancelled = False
+        # Marking the row running must not delay the first token (SQLite serialises writes, so
+        # with many comparisons at once it would): it runs beside the request, and is awaited
+        # before the final store so that it can never land after it.
+        marked_running = asyncio.create_task(
+            self._store(live.generation_id, status=GenerationStatus.RUNNING)
+        )
         try:
-            await self._store(live.generation_id, status=GenerationStatus.RUNNING)
             async for event in self._client.stream(request):
                 if isinstance(event, TextDelta):
                     if ttft_ms is None:
@@ -155,15 +160,21 @@ class GenerationRunner:
         finally:
             total_ms = (time.perf_counter() - started) * 1000
             # Stored before the live entry disappears, so a subscriber always finds the text.
-            await asyncio.shield(self._finish(live, outcome, ttft_ms, total_ms))
+            await asyncio.shield(self._finish(live, outcome, ttft_ms, total_ms, marked_running))
         if cancelled:
             raise asyncio.CancelledError
 
     async def _finish(
-        self, live: LiveGeneration, outcome: Outcome, ttft_ms: float | None, total_ms: float
+        self,
+        live: LiveGeneration,
+        outcome: Outcome,
+        ttft_ms: float | None,
+        total_ms: float,
+        marked_running: asyncio.Task[None],
     ) -> None:
         """Store the final row, then retire the live entry and wake subscribers."""
         try:
+            await asyncio.gather(marked_running, return_exceptions=True)
             await self._store(
                 live.generation_id,
                 status=outcome.status,
