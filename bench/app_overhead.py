@@ -6,6 +6,7 @@ Prints, at each concurrency: tokens/s both ways and their ratio, and time to fir
 
     .venv/bin/python bench/app_overhead.py            # two fake vLLM servers: the app's ceiling
     .venv/bin/python bench/app_overhead.py --models models.toml   # first base + first chat
+    .venv/bin/python bench/app_overhead.py --demo   # real vLLM (CPU or GPU) on the demo pair
     scripts/postgres-test-server.sh run sh -c \
         '.venv/bin/python bench/app_overhead.py --database-url "$TEST_POSTGRES_URL"'
 """
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.config import ModelConfig, ModelKind, Settings, load_models_file  # noqa: E402
 from app.engines.client import GenerationRequest, ModelClient, TextDelta  # noqa: E402
+from app.engines.params import SamplingParams  # noqa: E402
 from tests.support import parse_sse  # noqa: E402
 
 PROMPT = "Write a short story about a lighthouse keeper and a storm."
@@ -107,6 +109,35 @@ def _fake_servers(token_delay: float, words: int) -> Iterator[Path]:
 
 
 @contextmanager
+def _demo_pair_servers() -> Iterator[Path]:
+    """Real vLLM servers for the offline demo pair (built if needed), and a models file naming
+    them by URL, so both paths reach the same servers."""
+    from app.cli import _vllm_python
+    from app.engines import defaults
+    from app.engines.launcher import LaunchSettings, LocalServers
+
+    settings = Settings()
+    vllm_python = _vllm_python(settings)
+    directory = defaults.demo_models_dir()
+    defaults.build_demo_pair(vllm_python, directory)
+    with tempfile.TemporaryDirectory() as tmp:
+        servers = LocalServers(LaunchSettings(vllm_python=vllm_python, log_dir=Path(tmp)))
+        try:
+            launched = servers.start(defaults.demo_models(directory))
+            models = Path(tmp) / "models.toml"
+            models.write_text(
+                "".join(
+                    f'[[models]]\nname = "{m.name}"\nkind = "{m.kind.value}"\n'
+                    f'url = "{m.url}"\nmodel = "{m.model}"\n\n'
+                    for m in launched.models
+                )
+            )
+            yield models
+        finally:
+            servers.close()
+
+
+@contextmanager
 def _playground(models: Path, database_url: str) -> Iterator[str]:
     """The playground in its own process on a fresh SQLite database (or the one given)."""
     port = _free_port()
@@ -121,7 +152,8 @@ def _playground(models: Path, database_url: str) -> Iterator[str]:
 
 async def _direct(client: ModelClient, base: ModelConfig, chat: ModelConfig, n: int) -> Sample:
     """Both requests straight to the servers, concurrently, as the playground would send them."""
-    sampling = {"temperature": 0.7, "top_p": 0.95, "max_tokens": n, "seed": 1, "stop": []}
+    # Exactly the fields the playground sends for the bench's form (defaults, max_tokens, seed).
+    sampling = SamplingParams(max_tokens=n, seed=1).request_fields()
     # With the token-view logprobs the playground asks for, so only the app's cost differs.
     top = Settings().token_top_k
     requests = [
@@ -183,28 +215,40 @@ async def _run(models_path: Path, app_url: str, concurrency: int, rounds: int, n
     ):
         token = CSRF.findall((await http.get("/")).text)[0]
         client = ModelClient(raw)
-        figures = {}
-        for label in ("direct", "playground"):
-            start = time.perf_counter()
-            samples: list[Sample] = []
-            for _ in range(rounds):
+        # Untimed warm-up both ways: a fresh vLLM server's first batches are far slower.
+        await asyncio.gather(*(_direct(client, base, chat, n) for _ in range(concurrency)))
+        await asyncio.gather(*(_through_app(http, token, n) for _ in range(concurrency)))
+        # Rounds alternate direct and playground batches, so drift (a server warming up, other
+        # load on the machine) falls on both alike.
+        samples: dict[str, list[Sample]] = {"direct": [], "playground": []}
+        walls = {"direct": 0.0, "playground": 0.0}
+        for _ in range(rounds):
+            for label in ("direct", "playground"):
+                start = time.perf_counter()
                 batch = [
                     _direct(client, base, chat, n)
                     if label == "direct"
                     else _through_app(http, token, n)
                     for _ in range(concurrency)
                 ]
-                samples += await asyncio.gather(*batch)
-            wall = time.perf_counter() - start
-            ttfts = [t for s in samples for t in s.ttft_s]
+                samples[label] += await asyncio.gather(*batch)
+                walls[label] += time.perf_counter() - start
+        figures = {}
+        for label, done in samples.items():
+            ttfts = [t for s in done for t in s.ttft_s]
             figures[label] = (
-                sum(s.tokens for s in samples) / wall,
+                sum(s.tokens for s in done) / walls[label],
                 _pct(ttfts, 0.5),
                 _pct(ttfts, 0.95),
+                sum(s.tokens for s in done) / len(done),
             )
-        (d_tps, d50, d95), (a_tps, a50, a95) = figures["direct"], figures["playground"]
+        (d_tps, d50, d95, d_tok), (a_tps, a50, a95, a_tok) = (
+            figures["direct"],
+            figures["playground"],
+        )
         print(
-            f"concurrency {concurrency:>3}: tokens/s direct {d_tps:8.1f}  playground {a_tps:8.1f}"
+            f"concurrency {concurrency:>3}: tokens per comparison {d_tok:5.1f} / {a_tok:5.1f}  "
+            f"tokens/s direct {d_tps:8.1f}  playground {a_tps:8.1f}"
             f"  ratio {a_tps / d_tps:5.2f} | TTFT p50 {d50 * 1000:6.1f} -> {a50 * 1000:6.1f} ms"
             f" (+{(a50 - d50) * 1000:5.1f})  p95 {d95 * 1000:6.1f} -> {a95 * 1000:6.1f} ms"
             f" (+{(a95 - d95) * 1000:5.1f})"
@@ -217,6 +261,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--models", type=Path, help="use these servers instead of fakes")
+    parser.add_argument(
+        "--demo", action="store_true", help="launch real vLLM for the offline demo pair"
+    )
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3, help="batches per concurrency level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
@@ -228,6 +275,8 @@ def main() -> None:
     with (
         contextmanager(lambda: (yield args.models))()
         if args.models
+        else _demo_pair_servers()
+        if args.demo
         else _fake_servers(args.token_delay, args.max_tokens * 2) as models,
         _playground(models, args.database_url) as app_url,
     ):

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from app.config import ConfigError, ModelConfig, ModelKind, ModelsFile
-from app.engines.launcher import LaunchError, LaunchSettings, LocalServers
+from app.engines import launcher
+from app.engines.launcher import LaunchError, LaunchSettings, LocalServers, cpu_shares
 
 # Behaves like `python -m vllm.entrypoints.openai.api_server ARGS` (the flags the launcher passes),
 # but serves the fake; FAKE_VLLM_MODE: crash at start, or die once FAKE_VLLM_DIE_FILE exists.
@@ -20,7 +21,8 @@ SHIM = """#!{python}
 import os, sys, threading, time
 args = sys.argv[3:]
 opts = dict(zip(args[::2], args[1::2]))
-open(os.environ["FAKE_VLLM_ARGS_LOG"], "a").write(" ".join(sys.argv[1:]) + "\\n")
+bind = os.environ.get("VLLM_CPU_OMP_THREADS_BIND"), os.environ.get("OMP_NUM_THREADS")
+open(os.environ["FAKE_VLLM_ARGS_LOG"], "a").write(" ".join(sys.argv[1:]) + f" BIND={{bind}}\\n")
 mode = os.environ.get("FAKE_VLLM_MODE", "")
 print("INFO loading weights for", opts["--model"], flush=True)
 if mode == "crash":
@@ -165,6 +167,51 @@ def test_cpu_servers_run_eager_unless_told_otherwise(shim: Path, tmp_path: Path)
     own = model.model_copy(update={"vllm_args": ["--enforce-eager", "--seed", "3"]})
     command = servers.command(own, 1234, gpu=False, share=1.0)
     assert command.count("--enforce-eager") == 1
+
+
+def test_cpu_servers_get_cores_of_their_own(
+    shim: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    monkeypatch.setattr(launcher.os, "sched_getaffinity", lambda _pid: {4, 5, 6, 7, 8})
+    settings = LaunchSettings(
+        vllm_python=shim, log_dir=tmp_path / "logs", startup_timeout=30, gpu=False
+    )
+    servers = LocalServers(settings, progress=lambda _line: None)
+    try:
+        servers.start(launch_file("base", "chat"))
+    finally:
+        servers.close()
+    logged = (tmp_path / "args.log").read_text().splitlines()
+    assert [line.rsplit(" BIND=", 1)[1] for line in logged] == [
+        "('4,5', None)",
+        "('6,7', None)",
+    ]
+
+
+def test_fewer_cores_than_servers_means_one_unbound_thread_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(launcher.os, "sched_getaffinity", lambda _pid: {0})
+    assert cpu_shares(2) == [None, None]
+    monkeypatch.setattr(launcher.os, "sched_getaffinity", lambda _pid: {0, 1, 2})
+    assert cpu_shares(1) == [[0, 1, 2]]
+    assert cpu_shares(3) == [[0], [1], [2]]
+
+
+def test_a_users_own_binding_is_kept(
+    shim: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+    settings = LaunchSettings(
+        vllm_python=shim, log_dir=tmp_path / "logs", startup_timeout=30, gpu=False
+    )
+    servers = LocalServers(settings, progress=lambda _line: None)
+    try:
+        servers.start(launch_file("base"))
+    finally:
+        servers.close()
+    assert (tmp_path / "args.log").read_text().rstrip().endswith("BIND=('nobind', None)")
 
 
 def test_killing_the_playground_stops_its_servers(shim: Path, tmp_path: Path) -> None:
