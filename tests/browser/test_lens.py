@@ -11,6 +11,11 @@ from tests.browser.helpers import ARTIFACTS, Live, start_comparison, turn_ids, w
 
 pytestmark = pytest.mark.browser
 
+# Names of the SSE events htmx receives, recorded from the first page script on.
+RECORD_DONE_EVENTS = """
+window.__done = [];
+document.addEventListener('htmx:sseBeforeMessage', (e) => window.__done.push(e.detail.type));
+"""
 # The CSS tooltip of an element: its ::after content while hovered or focused.
 TIP = "el => getComputedStyle(el, '::after').content"
 # The text a user copies when selecting the whole token list.
@@ -98,11 +103,15 @@ def test_token_lens_end_to_end(live: Live, page: Page, console_errors: list[str]
 def test_lens_errors_show_where_the_user_acted(
     live: Live, page: Page, console_errors: list[str]
 ) -> None:
-    live.base.config.token_delay = live.chat.config.token_delay = 0
-    live.chat.config.answer_words = 6
+    # Slow enough that the chat column arrives by SSE: its lens must work there too.
+    live.base.config.token_delay = 0
+    live.chat.config.token_delay = 0.2
+    live.chat.config.answer_words = 8
+    page.add_init_script(RECORD_DONE_EVENTS)
     start_comparison(page, live, "Name a river.")
     [tid] = turn_ids(page)
     wait_final(page, tid, "b")
+    assert "done-b" in page.evaluate("() => window.__done")
     column = page.locator(f"#gen-{tid}-b")
     # The base server fails: the message appears in the token-shift section, the form stays.
     live.base.config.fail_status = 500
