@@ -151,6 +151,8 @@ async def _parse_stream(response: httpx.Response, model: ModelConfig) -> AsyncIt
             chunk = json.loads(data)
         except json.JSONDecodeError as exc:
             raise EngineError(f"{model.name} sent malformed data: {data[:100]!r}") from exc
+        if not isinstance(chunk, dict):
+            raise EngineError(f"{model.name} sent malformed data (not an object): {data[:100]!r}")
         if "error" in chunk or chunk.get("object") == "error":
             raise EngineError(f"{model.name} failed mid-stream: {_error_message(data.encode())}")
         if chunk.get("usage"):

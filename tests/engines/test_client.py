@@ -195,6 +195,13 @@ async def test_malformed_data_line_is_an_engine_error() -> None:
         await collect(Recorder(content=body), base_request())
 
 
+@pytest.mark.parametrize("line", ["[1, 2]", "null", '"text"', "7"])
+async def test_a_data_line_that_is_not_an_object_is_an_engine_error(line: str) -> None:
+    body = sse(completion_chunk("a"), line, "[DONE]")
+    with pytest.raises(EngineError, match="not an object"):
+        await collect(Recorder(content=body), base_request())
+
+
 async def test_connection_refused_is_an_engine_error_naming_the_model() -> None:
     dead = ModelConfig(name="dead", kind=ModelKind.BASE, url="http://127.0.0.1:9/v1", model="x")
     async with httpx.AsyncClient(timeout=5.0) as http:
