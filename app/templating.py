@@ -32,3 +32,5 @@ templates.env.globals.update(
     prefix_text=lens_views.prefix_text,
     default_prefix_tokens=DEFAULT_PREFIX_TOKENS,
 )
+# A token in quotes with its whitespace visible (JSON string syntax); escaped like any text.
+templates.env.filters["quoted"] = lens_views.quoted

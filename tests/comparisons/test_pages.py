@@ -262,6 +262,7 @@ async def test_conversation_page_shows_answers_inputs_seed_finish_and_tokens(
         system="You are terse.",
         seed="1234",
         max_tokens="10",
+        stop="</s>\n\\n",
     )
     data = await wait_final(client, cid)
     (turn_id,) = await turn_ids(client, cid)
@@ -269,6 +270,9 @@ async def test_conversation_page_shows_answers_inputs_seed_finish_and_tokens(
     turn = data["turns"][0]
     assert turn["params"]["seed"] == 1234
     assert f'<span class="seed">{turn["params"]["seed"]}</span>' in page
+    # Stop sequences are shown as written, whitespace visible, markup escaped.
+    assert turn["params"]["stop"] == ["</s>", "\n"]
+    assert "· stop &#34;&lt;/s&gt;&#34;, &#34;\\n&#34;</p>" in page
     assert [r["body"]["seed"] for r in base_server.requests + chat_server.requests] == [1234, 1234]
 
     gen_a, gen_b = turn["a"], turn["b"]

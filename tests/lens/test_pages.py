@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import math
 import re
 from typing import Any
@@ -188,8 +189,8 @@ async def test_token_shift_marks_each_token_and_is_shown_again_on_reopening(
         assert f"rank {rank} under base" in tip
         assert ("base would say" in tip) is (rank != 1)
     rows = re.findall(r"<tr><td>(\d+)</td><td><code>(.*?)</code></td><td>(\d+)</td>", fragment)
-    assert [(int(p), int(r)) for p, _, r in rows] == [
-        (i, r) for i, r in enumerate(expected) if r > 3
+    assert [(int(p), html.unescape(t), int(r)) for p, t, r in rows] == [
+        (i, json.dumps(tokens[i]["token"]), r) for i, r in enumerate(expected) if r > 3
     ]
     assert "Analyse again" in fragment
 
