@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 
 from app.lens import views as lens_views
-from app.lens.service import DEFAULT_PREFIX_TOKENS
+from app.lens.prefix import DEFAULT_PREFIX_TOKENS
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 

@@ -112,12 +112,11 @@ def _fake_servers(token_delay: float, words: int) -> Iterator[Path]:
 def _demo_pair_servers() -> Iterator[Path]:
     """Real vLLM servers for the offline demo pair (built if needed), and a models file naming
     them by URL, so both paths reach the same servers."""
-    from app.cli import _vllm_python
     from app.engines import defaults
-    from app.engines.launcher import LaunchSettings, LocalServers
+    from app.engines.launcher import DEFAULT_VLLM_PYTHON, LaunchSettings, LocalServers
 
     settings = Settings()
-    vllm_python = _vllm_python(settings)
+    vllm_python = settings.vllm_python or DEFAULT_VLLM_PYTHON
     directory = defaults.demo_models_dir()
     defaults.build_demo_pair(vllm_python, directory)
     with tempfile.TemporaryDirectory() as tmp:

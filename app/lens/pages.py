@@ -12,12 +12,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.comparisons.models import Generation
-from app.comparisons.pages import csrf
-from app.config import ModelKind
+from app.comparisons.pages import base_names, csrf
 from app.deps import SessionDep, State
 from app.errors import InvalidInput, PlaygroundError
 from app.lens.api import LensDep
-from app.lens.service import DEFAULT_PREFIX_TOKENS
+from app.lens.prefix import DEFAULT_PREFIX_TOKENS
 from app.lens.views import probability_cells
 from app.templating import templates
 
@@ -31,7 +30,7 @@ def lens_context(state: State, generation: Generation) -> dict[str, Any]:
         "g": generation,
         "turn": generation.turn,
         "conversation": generation.turn.conversation,
-        "base_models": state.models.names_of_kind(ModelKind.BASE),
+        "base_models": base_names(state),
     }
 
 
@@ -56,11 +55,7 @@ async def token_view(generation_id: int, request: Request, lens: LensDep) -> HTM
     except PlaygroundError as exc:
         context = {"message": exc.message, "summary": "Tokens: not available"}
         return fragment(request, "_lens_error.html", context, exc.status_code)
-    return fragment(
-        request,
-        "_token_view.html",
-        {"g": generation, "cells": cells},
-    )
+    return fragment(request, "_token_view.html", {"g": generation, "cells": cells})
 
 
 @router.post(
@@ -78,7 +73,7 @@ async def token_shift(
         await session.rollback()
         error, status_code = exc.message, exc.status_code
     generation = await lens.generation(generation_id)
-    context = lens_context(state, generation) | {"error": error, "analysed": error is None}
+    context = lens_context(state, generation) | {"error": error}
     return fragment(request, "_token_shift.html", context, status_code)
 
 

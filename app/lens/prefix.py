@@ -19,6 +19,10 @@ from app.engines.params import SamplingParams
 from app.lens.client import detokenize, tokenize_text
 from app.lens.errors import LensError
 
+# How many of the chat answer's first tokens the base model continues from, by default and at most.
+DEFAULT_PREFIX_TOKENS = 5
+MAX_PREFIX_TOKENS = 4096
+
 
 @dataclass(frozen=True)
 class PrefixContinuation:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.comparisons.models import Generation, TokenShiftAnalysis
 from app.comparisons.schemas import GenerationOut, generation_out
+from app.lens.prefix import DEFAULT_PREFIX_TOKENS, MAX_PREFIX_TOKENS
 from app.lens.shift import DEFAULT_TOP_K, MAX_TOP_K, Shift, ShiftAnalysis
 from app.lens.tokens import TokenInfo
 
@@ -34,8 +35,9 @@ class PrefixInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    k: Annotated[int, Field(ge=0, le=4096)] = Field(
-        default=5, description="tokens of the chat answer to keep (at most its length)"
+    k: Annotated[int, Field(ge=0, le=MAX_PREFIX_TOKENS)] = Field(
+        default=DEFAULT_PREFIX_TOKENS,
+        description="tokens of the chat answer to keep (at most its length)",
     )
     base_model: ModelName | None = None
 

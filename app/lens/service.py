@@ -25,12 +25,9 @@ from app.engines.prompts import BaseFormat, BasePrompt, render_base_prompt
 from app.errors import Conflict, InvalidInput, NotFound
 from app.lens.client import rendered_chat_prompt, tokenize_text
 from app.lens.errors import LensError
-from app.lens.prefix import continue_from_prefix
+from app.lens.prefix import DEFAULT_PREFIX_TOKENS, MAX_PREFIX_TOKENS, continue_from_prefix
 from app.lens.shift import DEFAULT_TOP_K, MAX_TOP_K, token_shift
 from app.lens.tokens import TokenInfo
-
-DEFAULT_PREFIX_TOKENS = 5
-MAX_PREFIX_TOKENS = 4096
 
 
 @dataclass

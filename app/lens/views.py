@@ -142,13 +142,6 @@ class ShiftView:
         return percent(self.analysis.ratio(Shift(shift)))
 
 
-def token_cells(generation: Generation) -> list[TokenCell] | None:
-    """The token view of a generation, or None when it has no stored tokens."""
-    if not generation.tokens:
-        return None
-    return probability_cells([TokenInfo.from_json(t) for t in generation.tokens])
-
-
 def prefix_text(source: Generation, k: int) -> str | None:
     """The text of the first k tokens of an answer, when its tokens are stored."""
     if not source.tokens:

@@ -6,7 +6,23 @@ from typing import Any
 
 import httpx
 
-from app.config import ModelConfig
+from app.config import ModelConfig, ModelKind, ModelsFile
+from app.engines.fake_vllm import FakeServer
+from tests.conftest import DEAD_URL
+
+
+def lens_models(base_server: FakeServer, chat_server: FakeServer) -> ModelsFile:
+    """Base and chat on the fakes, and a base and a chat model whose servers are down."""
+    return ModelsFile(
+        models=[
+            ModelConfig(name="base", kind=ModelKind.BASE, url=base_server.base_url,
+                        model="tiny-base"),
+            ModelConfig(name="chat", kind=ModelKind.CHAT, url=chat_server.base_url,
+                        model="tiny-chat"),
+            ModelConfig(name="gone", kind=ModelKind.BASE, url=DEAD_URL, model="gone"),
+            ModelConfig(name="down", kind=ModelKind.CHAT, url=DEAD_URL, model="nothing"),
+        ]
+    )  # fmt: skip
 
 
 async def chat_response(

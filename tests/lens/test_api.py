@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from app.comparisons.models import Generation, TokenShiftAnalysis
-from app.config import ModelConfig, ModelKind, ModelsFile
+from app.config import ModelsFile
 from app.engines.fake_vllm import FakeServer
-from tests.conftest import DEAD_URL
+from tests.lens.helpers import lens_models
 
 JSON = dict[str, Any]
 PROMPT = "Tell me about the river and the old town."
@@ -32,16 +32,7 @@ def expected_rank(token: str, ranks: dict[str, int]) -> int:
 @pytest.fixture
 def models(base_server: FakeServer, chat_server: FakeServer) -> ModelsFile:
     """Base and chat on the fakes, and a base and a chat model whose servers are down."""
-    return ModelsFile(
-        models=[
-            ModelConfig(name="base", kind=ModelKind.BASE, url=base_server.base_url,
-                        model="tiny-base"),
-            ModelConfig(name="chat", kind=ModelKind.CHAT, url=chat_server.base_url,
-                        model="tiny-chat"),
-            ModelConfig(name="gone", kind=ModelKind.BASE, url=DEAD_URL, model="gone"),
-            ModelConfig(name="down", kind=ModelKind.CHAT, url=DEAD_URL, model="nothing"),
-        ]
-    )  # fmt: skip
+    return lens_models(base_server, chat_server)
 
 
 async def compare(client: httpx.AsyncClient, **body: Any) -> JSON:

@@ -12,10 +12,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.config import ModelConfig, ModelKind, ModelsFile
+from app.config import ModelsFile
 from app.engines.fake_vllm import FakeServer
 from app.lens.views import PROBABILITY_BANDS
-from tests.conftest import DEAD_URL, csrf_headers
+from tests.conftest import csrf_headers
+from tests.lens.helpers import lens_models
 from tests.lens.test_api import PROMPT, analyse, compare, generation_count, stored_analyses, word
 
 TOKEN_SPAN = re.compile(
@@ -27,17 +28,8 @@ PAYLOAD = '<img/src="x"/onerror="alert(1)">'
 
 @pytest.fixture
 def models(base_server: FakeServer, chat_server: FakeServer) -> ModelsFile:
-    """Base and chat on the fakes, a second base model whose server is down, a dead chat."""
-    return ModelsFile(
-        models=[
-            ModelConfig(name="base", kind=ModelKind.BASE, url=base_server.base_url,
-                        model="tiny-base"),
-            ModelConfig(name="chat", kind=ModelKind.CHAT, url=chat_server.base_url,
-                        model="tiny-chat"),
-            ModelConfig(name="gone", kind=ModelKind.BASE, url=DEAD_URL, model="gone"),
-            ModelConfig(name="down", kind=ModelKind.CHAT, url=DEAD_URL, model="nothing"),
-        ]
-    )  # fmt: skip
+    """Base and chat on the fakes, and a base and a chat model whose servers are down."""
+    return lens_models(base_server, chat_server)
 
 
 def section(page: str, element: str, element_id: str) -> str:
