@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from markupsafe import escape
 from app.config import ModelConfig, ModelKind, ModelsFile, Settings
 from app.main import create_app
 from tests.integration.conftest import RealServers, TinyModels, VllmServer
+from tests.integration.relay import Relay
 from tests.support import SSEEvent, ThreadedServer, parse_sse
 
 pytestmark = pytest.mark.vllm
@@ -25,6 +27,10 @@ PROMPT = "Once upon a time, in a small harbour town,"
 CSRF_META = re.compile(r'"X-CSRF-Token": "([0-9a-f]+)"')
 SSE_CONNECT = re.compile(r'sse-connect="(/turns/(\d+)/events[^"]*)"')
 FINAL = {"done", "error", "cancelled", "interrupted"}
+# Events in a reply up to its first text (see after_first_text), and the longest a paused
+# reply waits for the test.
+TEXT_EVENTS = 3
+RELAY_PAUSE_SECONDS = 30.0
 
 
 def params(max_tokens: int, seed: int, temperature: float = 0.8) -> dict[str, Any]:
@@ -204,12 +210,17 @@ def open_in_browser(http: httpx.Client, **fields: str) -> tuple[str, str]:
 
 
 def read_events(
-    http: httpx.Client, url: str, on_event: Callable[[SSEEvent], None] | None = None
+    http: httpx.Client,
+    url: str,
+    on_event: Callable[[SSEEvent], None] | None = None,
+    on_open: Callable[[], None] | None = None,
 ) -> list[SSEEvent]:
-    """Read a turn's event stream to its end, calling on_event as each event arrives."""
+    """Read a turn's event stream to its end; on_open once connected, on_event per event."""
     received: list[SSEEvent] = []
     with http.stream("GET", url) as response:
         assert response.status_code == 200
+        if on_open is not None:
+            on_open()
         block: list[str] = []
         for line in response.iter_lines():
             if line:
@@ -221,6 +232,30 @@ def read_events(
                     on_event(event)
             block = []
     return received
+
+
+def relayed_models(base_url: str, chat_url: str) -> ModelsFile:
+    """The tiny base and chat models, reached at these API roots (a relay's or a server's)."""
+    return ModelsFile(
+        models=[
+            ModelConfig(name="base", kind=ModelKind.BASE, url=base_url, model="tiny-base"),
+            ModelConfig(name="chat", kind=ModelKind.CHAT, url=chat_url, model="tiny-chat"),
+        ]
+    )
+
+
+def after_first_text(action: Callable[[], object]) -> Callable[[bytes], None]:
+    """A relay hook that runs action once the reply holds some generated text.
+
+    Three events: a chat reply opens with an empty role event, so this is at least one token of
+    text on either endpoint.
+    """
+
+    def on_event(reply: bytes) -> None:
+        if reply.count(b"data: ") == TEXT_EVENTS:
+            action()
+
+    return on_event
 
 
 def stored(http: httpx.Client, cid: str, timeout: float = 30.0) -> dict[str, Any]:
@@ -246,28 +281,45 @@ def drawn_offsets(url: str) -> dict[str, int]:
 
 
 def test_browser_stream_delivers_live_deltas_then_done_events(
-    settings: Settings, real_models: ModelsFile
+    settings: Settings, real_servers: RealServers
 ) -> None:
     max_tokens = 60
-    app = create_app(settings, real_models)
-    with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
-        cid, url = open_in_browser(http, max_tokens=str(max_tokens), seed="5")
-        statuses_at_first_delta: list[tuple[str, str]] = []
+    # Each reply waits at the relay until the browser stream is connected, then pauses after
+    # its first text until the stream has shown that text: so both columns are seen streaming
+    # however fast the server is.
+    shown = {"a": threading.Event(), "b": threading.Event()}
+    status_at_first_delta: dict[str, str] = {}
 
-        def on_event(event: SSEEvent) -> None:
-            if event.event.startswith("delta-") and not statuses_at_first_delta:
-                turn = http.get(f"/api/v1/comparisons/{cid}").json()["turns"][0]
-                statuses_at_first_delta.append((turn["a"]["status"], turn["b"]["status"]))
+    def pause(side: str) -> Callable[[bytes], None]:
+        return after_first_text(lambda: shown[side].wait(RELAY_PAUSE_SECONDS))
 
-        received = read_events(http, url, on_event)
-        turn = stored(http, cid)
+    with (
+        Relay(real_servers.base.port, pause("a")) as base,
+        Relay(real_servers.chat.port, pause("b")) as chat,
+    ):
+        app = create_app(settings, relayed_models(base.base_url, chat.base_url))
+        with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+            cid, url = open_in_browser(http, max_tokens=str(max_tokens), seed="5")
+
+            def on_event(event: SSEEvent) -> None:
+                side = event.event.removeprefix("delta-")
+                if side in shown and side not in status_at_first_delta:
+                    turn = http.get(f"/api/v1/comparisons/{cid}").json()["turns"][0]
+                    status_at_first_delta[side] = turn[side]["status"]
+                    shown[side].set()
+
+            def open_relays() -> None:
+                base.open()
+                chat.open()
+
+            received = read_events(http, url, on_event, open_relays)
+            turn = stored(http, cid)
 
     names = [e.event for e in received]
     assert names[-1] == "turn-done"
     assert names.count("turn-done") == 1
-    # Text arrived while the models were still generating, not all at the end.
-    assert statuses_at_first_delta, "no delta event at all"
-    assert "running" in statuses_at_first_delta[0]
+    # Text arrived in both columns while the models were still generating, not all at the end.
+    assert status_at_first_delta == {"a": "running", "b": "running"}
     drawn = drawn_offsets(url)
     for side in ("a", "b"):
         generation = turn[side]
@@ -290,25 +342,22 @@ def test_server_killed_mid_stream_keeps_partial_text_as_error(
     settings: Settings, real_servers: RealServers
 ) -> None:
     doomed = real_servers.doomed
-    max_tokens = 150
-    models = ModelsFile(
-        models=[
-            ModelConfig(
-                name="base", kind=ModelKind.BASE, url=real_servers.base.base_url, model="tiny-base"
-            ),
-            ModelConfig(name="chat", kind=ModelKind.CHAT, url=doomed.base_url, model="tiny-chat"),
-        ]
-    )
-    app = create_app(settings, models)
-    with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
-        cid, url = open_in_browser(http, max_tokens=str(max_tokens), seed="9")
+    # Long enough that the server is always still generating when the kill lands.
+    max_tokens = 300
 
-        def kill_on_first_chat_text(event: SSEEvent) -> None:
-            if event.event == "delta-b" and doomed.process and doomed.process.poll() is None:
-                doomed.kill()
+    def kill() -> None:
+        if doomed.process is not None and doomed.process.poll() is None:
+            doomed.kill()
 
-        received = read_events(http, url, kill_on_first_chat_text)
-        turn = stored(http, cid)
+    # The chat reply passes through a relay that holds it until the browser stream is
+    # connected, and kills the server the moment the reply holds its first text.
+    with Relay(doomed.port, after_first_text(kill)) as relay:
+        models = relayed_models(real_servers.base.base_url, relay.base_url)
+        app = create_app(settings, models)
+        with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+            cid, url = open_in_browser(http, max_tokens=str(max_tokens), seed="9")
+            received = read_events(http, url, on_open=relay.open)
+            turn = stored(http, cid)
 
     assert doomed.process is not None and doomed.process.poll() is not None
     deadline = time.monotonic() + 10
