@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -84,8 +85,29 @@ def postgres_admin(server_url: str) -> psycopg.Connection[TupleRow]:
     return psycopg.connect(server_url, autocommit=True, connect_timeout=10)
 
 
+# How long a closed connection's backend may take to leave pg_stat_activity.
+CLOSE_GRACE_SECONDS = 2.0
+
+
 class LeakedConnectionWarning(UserWarning):
     """A test database still had open connections when it was dropped."""
+
+
+def open_connections(admin: psycopg.Connection[TupleRow], database: str) -> int:
+    """Connections to a database that stay open for a grace period.
+
+    A backend whose client just closed its connection leaves pg_stat_activity a moment later,
+    so only what is still there after the grace period counts as left open.
+    """
+    deadline = time.monotonic() + CLOSE_GRACE_SECONDS
+    while True:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database,)
+        ).fetchone()
+        count = int(row[0]) if row else 0
+        if count == 0 or time.monotonic() > deadline:
+            return count
+        time.sleep(0.02)
 
 
 @contextmanager
@@ -98,13 +120,11 @@ def postgres_database(server_url: str) -> Iterator[str]:
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with postgres_admin(server_url) as admin:
-            left = admin.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
-            ).fetchone()
+            left = open_connections(admin, name)
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-        if left and left[0]:
+        if left:
             warnings.warn(
-                f"{left[0]} connection(s) to test database {name} were still open at its drop "
+                f"{left} connection(s) to test database {name} were still open at its drop "
                 "(an engine not disposed, or an app whose lifespan did not end?)",
                 LeakedConnectionWarning,
                 stacklevel=1,
