@@ -42,3 +42,11 @@ async def chat_response(
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
+
+
+async def tokens_of(client: httpx.AsyncClient, generation_id: int) -> list[dict[str, Any]]:
+    """A stored generation's tokens, through the JSON API."""
+    response = await client.get(f"/api/v1/generations/{generation_id}/tokens")
+    assert response.status_code == 200, response.text
+    tokens: list[dict[str, Any]] = response.json()
+    return tokens

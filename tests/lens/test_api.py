@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app.comparisons.models import Generation, TokenShiftAnalysis
 from app.config import ModelsFile
 from app.engines.fake_vllm import FakeServer
-from tests.lens.helpers import lens_models
+from tests.lens.helpers import lens_models, tokens_of
 
 JSON = dict[str, Any]
 PROMPT = "Tell me about the river and the old town."
@@ -47,13 +47,6 @@ async def compare(client: httpx.AsyncClient, **body: Any) -> JSON:
 
 async def analyse(client: httpx.AsyncClient, generation_id: int, **body: Any) -> httpx.Response:
     return await client.post(f"/api/v1/generations/{generation_id}/token-shift", json=body)
-
-
-async def tokens_of(client: httpx.AsyncClient, generation_id: int) -> list[JSON]:
-    response = await client.get(f"/api/v1/generations/{generation_id}/tokens")
-    assert response.status_code == 200, response.text
-    tokens: list[JSON] = response.json()
-    return tokens
 
 
 async def stored_analyses(app: FastAPI) -> list[tuple[int, int, float]]:

@@ -6,7 +6,6 @@ import html
 import json
 import math
 import re
-from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +15,7 @@ from app.config import ModelsFile
 from app.engines.fake_vllm import FakeServer
 from app.lens.views import PROBABILITY_BANDS
 from tests.conftest import csrf_headers
-from tests.lens.helpers import lens_models
+from tests.lens.helpers import lens_models, tokens_of
 from tests.lens.test_api import PROMPT, analyse, compare, generation_count, stored_analyses, word
 
 TOKEN_SPAN = re.compile(
@@ -54,13 +53,6 @@ def answer_tokens(fragment: str) -> list[tuple[str, str, str, str]]:
     return token_spans(match.group(1))
 
 
-async def tokens_json(client: httpx.AsyncClient, generation_id: int) -> list[dict[str, Any]]:
-    response = await client.get(f"/api/v1/generations/{generation_id}/tokens")
-    assert response.status_code == 200, response.text
-    tokens: list[dict[str, Any]] = response.json()
-    return tokens
-
-
 async def test_finished_columns_offer_the_lens_and_only_chat_answers_the_analyses(
     client: httpx.AsyncClient, chat_server: FakeServer, base_server: FakeServer
 ) -> None:
@@ -93,7 +85,7 @@ async def test_token_view_colours_each_token_by_its_probability(
         response = await client.get(f"/generations/{generation['id']}/tokens")
         assert response.status_code == 200, response.text
         spans = answer_tokens(response.text)
-        expected = await tokens_json(client, generation["id"])
+        expected = await tokens_of(client, generation["id"])
         # Every token drawn, exactly as generated: the spans add up to the answer (copyable).
         assert "".join(text for *_, text in spans) == generation["text"]
         assert [text for *_, text in spans] == [t["token"] for t in expected]
@@ -155,7 +147,7 @@ async def test_token_shift_marks_each_token_and_is_shown_again_on_reopening(
     chat_server.config.answer_words = 12
     conversation = await compare(client)
     chat = conversation["turns"][0]["b"]
-    tokens = await tokens_json(client, chat["id"])
+    tokens = await tokens_of(client, chat["id"])
     words = [word(t["token"]) for t in tokens]
     shifted_word, marginal_word = words[-1], next(w for w in words[3:] if w != words[-1])
     ranks = base_server.config.prompt_ranks | {shifted_word: 7, marginal_word: 3}
@@ -243,7 +235,7 @@ async def test_prefix_continuation_is_drawn_under_the_chat_answer_and_kept(
     chat_server.config.answer_words = 10
     conversation = await compare(client)
     chat = conversation["turns"][0]["b"]
-    tokens = await tokens_json(client, chat["id"])
+    tokens = await tokens_of(client, chat["id"])
     prefix = "".join(t["token"] for t in tokens[:3])
 
     response = await client.post(
