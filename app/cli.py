@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 from app.config import ConfigError, Settings, load_models_file, load_settings
 
 if TYPE_CHECKING:
-    from app.engines.defaults import ModelChoice
+    from app.generation.defaults import ModelChoice
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.engines.launcher import LaunchError, LaunchSettings, LocalServers
-    from app.engines.prompts import urial_format
+    from app.generation.launcher import LaunchError, LaunchSettings, LocalServers
+    from app.generation.prompts import urial_format
     from app.main import create_app
 
     settings = load_settings()
@@ -50,14 +50,14 @@ def _say(message: str) -> None:
 
 
 def _vllm_python(settings: Settings) -> Path:
-    from app.engines.launcher import DEFAULT_VLLM_PYTHON
+    from app.generation.launcher import DEFAULT_VLLM_PYTHON
 
     return settings.vllm_python or DEFAULT_VLLM_PYTHON
 
 
 def _choose_models(path: Path | None, settings: Settings, vllm_python: Path) -> ModelChoice:
     """The models file if there is one; else the real default pair, or the demo pair offline."""
-    from app.engines import defaults
+    from app.generation import defaults
 
     path = path or (settings.models_file if settings.models_file.exists() else None)
     if path is not None:
@@ -80,7 +80,7 @@ def _choose_models(path: Path | None, settings: Settings, vllm_python: Path) -> 
 
 
 def _demo_models(args: argparse.Namespace) -> int:
-    from app.engines import defaults
+    from app.generation import defaults
 
     settings = load_settings()
     directory = args.dir or defaults.demo_models_dir()
@@ -111,7 +111,7 @@ def _db_upgrade(_args: argparse.Namespace) -> int:
 
 
 def _fake_server(args: argparse.Namespace) -> int:
-    from app.engines import fake_vllm
+    from playground_tools import fake_vllm
 
     argv = ["--port", str(args.port), "--served-model-name", args.served_model_name]
     argv += ["--token-delay", str(args.token_delay)]

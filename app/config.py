@@ -171,7 +171,7 @@ class Settings(BaseSettings):
     # Token view: alternatives recorded per generated token (vLLM serves at most 20 by
     # default); 0 stops asking for logprobs at all.
     token_top_k: int = Field(default=5, ge=0, le=20)
-    # The "urial" base format's preamble and examples (default: app/lens/data/urial.toml).
+    # The "urial" base format's preamble and examples (default: app/generation/data/urial.toml).
     urial_file: Path | None = None
     # Streaming: coalesce tokens into at most one browser event per interval per turn.
     stream_flush_seconds: float = 0.05

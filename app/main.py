@@ -11,23 +11,23 @@ import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import health
 from app.comparisons import api as comparisons_api
 from app.comparisons import pages as comparisons_pages
-from app.comparisons.runner import GenerationRunner, mark_interrupted
 from app.config import ModelsFile, Settings, load_models_file, load_settings
 from app.db import create_engine, create_sessionmaker
-from app.engines.client import ModelClient
-from app.engines.launcher import LocalServers
-from app.errors_http import install_error_handlers
 from app.exports import api as exports_api
-from app.headers import SecurityHeadersMiddleware
+from app.generation.client import ModelClient
+from app.generation.launcher import LocalServers
+from app.generation.runner import GenerationRunner, mark_interrupted
 from app.lens import api as lens_api
 from app.lens import pages as lens_pages
-from app.limits import BodySizeLimitMiddleware
 from app.migrate import upgrade_to_head
-from app.security import CsrfSigner
-from app.state import AppState
+from app.web import health
+from app.web.csrf import CsrfSigner
+from app.web.errors import install_error_handlers
+from app.web.headers import SecurityHeadersMiddleware
+from app.web.limits import BodySizeLimitMiddleware
+from app.web.state import AppState
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.config import ModelConfig, ModelKind, Settings, load_models_file  # noqa: E402
-from app.engines.client import GenerationRequest, ModelClient, TextDelta  # noqa: E402
-from app.engines.params import SamplingParams  # noqa: E402
+from app.generation.client import GenerationRequest, ModelClient, TextDelta  # noqa: E402
+from app.generation.params import SamplingParams  # noqa: E402
 from tests.support import parse_sse  # noqa: E402
 
 PROMPT = "Write a short story about a lighthouse keeper and a storm."
@@ -97,7 +97,7 @@ def _fake_servers(token_delay: float, words: int) -> Iterator[Path]:
             )
         )
         py = sys.executable
-        fake = [py, "-m", "app.engines.fake_vllm", "--token-delay", str(token_delay)]
+        fake = [py, "-m", "playground_tools.fake_vllm", "--token-delay", str(token_delay)]
         fake += ["--answer-words", str(words)]
         with (
             _process([*fake, "--port", str(ports[0]), "--served-model-name", "fake-base"]),
@@ -112,8 +112,8 @@ def _fake_servers(token_delay: float, words: int) -> Iterator[Path]:
 def _demo_pair_servers() -> Iterator[Path]:
     """Real vLLM servers for the offline demo pair (built if needed), and a models file naming
     them by URL, so both paths reach the same servers."""
-    from app.engines import defaults
-    from app.engines.launcher import DEFAULT_VLLM_PYTHON, LaunchSettings, LocalServers
+    from app.generation import defaults
+    from app.generation.launcher import DEFAULT_VLLM_PYTHON, LaunchSettings, LocalServers
 
     settings = Settings()
     vllm_python = settings.vllm_python or DEFAULT_VLLM_PYTHON

@@ -21,8 +21,8 @@ from psycopg.rows import TupleRow
 from sqlalchemy.engine import make_url
 
 from app.config import ModelConfig, ModelKind, ModelsFile, Settings
-from app.engines.fake_vllm import FakeConfig, FakeServer
 from app.main import create_app
+from playground_tools.fake_vllm import FakeConfig, FakeServer
 
 # A port nothing listens on: connections are refused at once.
 DEAD_URL = "http://127.0.0.1:9/v1"

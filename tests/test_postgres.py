@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from app.config import ModelConfig, ModelKind, ModelsFile, Settings
-from app.engines.fake_vllm import FakeServer
 from app.exports import ratings
 from app.main import create_app
 from app.migrate import alembic_config
+from playground_tools.fake_vllm import FakeServer
 from tests.conftest import (
     LeakedConnectionWarning,
     postgres_admin,

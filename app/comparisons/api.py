@@ -15,7 +15,7 @@ from app.comparisons.schemas import (
     VoteOut,
     generation_out,
 )
-from app.deps import ModelsDep, ServiceDep
+from app.web.deps import ModelsDep, ServiceDep
 
 
 async def require_json(request: Request) -> None:

@@ -17,11 +17,11 @@ from app.comparisons import forms
 from app.comparisons.models import Conversation, Generation, Side, Turn
 from app.comparisons.views import TurnView, conversation_views
 from app.config import ModelKind
-from app.deps import ServiceDep, State
-from app.engines.params import SamplingParams
-from app.engines.prompts import BaseFormat
 from app.errors import NotFound
-from app.templating import templates
+from app.generation.params import SamplingParams
+from app.generation.prompts import BaseFormat
+from app.web.deps import ServiceDep, State
+from app.web.templating import templates
 
 # Keep-alive pings stop proxies from closing a quiet stream; a turn waits at most this long idle.
 PING_SECONDS = 15

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.comparisons.models import Generation, Winner
-from app.engines.params import SamplingParams
-from app.engines.prompts import BaseFormat
+from app.generation.params import SamplingParams
+from app.generation.prompts import BaseFormat
 
 
 def no_nul(text: str) -> str:

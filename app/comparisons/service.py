@@ -9,19 +9,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.comparisons.models import Conversation, Generation, Side, Turn, Vote
-from app.comparisons.runner import GenerationRunner
 from app.comparisons.schemas import ComparisonInput, TurnInput, VoteInput
 from app.config import ModelConfig, ModelKind, ModelsFile, Settings
 from app.db import utcnow
-from app.engines.client import GenerationRequest
-from app.engines.params import SamplingParams
-from app.engines.prompts import (
+from app.errors import Conflict, InvalidInput, NotFound
+from app.generation.client import GenerationRequest
+from app.generation.params import SamplingParams
+from app.generation.prompts import (
     BaseFormat,
     Exchange,
     render_base_prompt,
     render_chat_messages,
 )
-from app.errors import Conflict, InvalidInput, NotFound
+from app.generation.runner import GenerationRunner
 
 TITLE_CHARS = 80
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.comparisons.models import Conversation, Generation, Side, Turn, Vote
-from app.comparisons.runner import GenerationRunner
+from app.generation.runner import GenerationRunner
 
 
 @dataclass(frozen=True)

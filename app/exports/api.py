@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from app.deps import State
 from app.exports.ratings import stream_ratings_csv
 from app.exports.token_shift import stream_token_shift_jsonl
+from app.web.deps import State
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
 

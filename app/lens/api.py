@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, status
 
 from app.comparisons.api import require_json
-from app.deps import ModelsDep, RunnerDep, SessionDep, SettingsDep, State
 from app.errors import NotFound
 from app.lens.schemas import (
     GenerationDetailOut,
@@ -21,6 +20,7 @@ from app.lens.schemas import (
     tokens_out,
 )
 from app.lens.service import LensService
+from app.web.deps import ModelsDep, RunnerDep, SessionDep, SettingsDep, State
 
 
 def get_lens_service(

@@ -13,12 +13,12 @@ from fastapi.responses import HTMLResponse
 
 from app.comparisons.models import Generation
 from app.comparisons.pages import base_names, csrf
-from app.deps import SessionDep, State
 from app.errors import InvalidInput, PlaygroundError
 from app.lens.api import LensDep
 from app.lens.prefix import DEFAULT_PREFIX_TOKENS
 from app.lens.views import probability_cells
-from app.templating import templates
+from app.web.deps import SessionDep, State
+from app.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
 

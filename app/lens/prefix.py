@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 
 from app.config import ModelConfig, ModelKind
-from app.engines.client import GenerationRequest
-from app.engines.params import SamplingParams
-from app.lens.client import detokenize, tokenize_text
+from app.generation.client import GenerationRequest
+from app.generation.http import detokenize, tokenize_text
+from app.generation.params import SamplingParams
 from app.lens.errors import LensError
 
 # How many of the chat answer's first tokens the base model continues from, by default and at most.

@@ -17,17 +17,17 @@ from app.comparisons.models import (
     TokenShiftAnalysis,
     Turn,
 )
-from app.comparisons.runner import GenerationRunner
 from app.comparisons.service import side_history
 from app.config import ModelConfig, ModelKind, ModelsFile, Settings
-from app.engines.params import SamplingParams
-from app.engines.prompts import BaseFormat, BasePrompt, render_base_prompt
 from app.errors import Conflict, InvalidInput, NotFound
-from app.lens.client import rendered_chat_prompt, tokenize_text
+from app.generation.http import rendered_chat_prompt, tokenize_text
+from app.generation.logprobs import TokenInfo
+from app.generation.params import SamplingParams
+from app.generation.prompts import BaseFormat, BasePrompt, render_base_prompt
+from app.generation.runner import GenerationRunner
 from app.lens.errors import LensError
 from app.lens.prefix import DEFAULT_PREFIX_TOKENS, MAX_PREFIX_TOKENS, continue_from_prefix
 from app.lens.shift import DEFAULT_TOP_K, MAX_TOP_K, token_shift
-from app.lens.tokens import TokenInfo
 
 
 @dataclass

@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 
 from app.config import ModelConfig
-from app.lens.client import call_json, max_model_len, tokenize_text
-from app.lens.errors import ContextTooLong, LensError, MalformedResponse, VocabularyMismatch
+from app.generation.errors import ContextTooLong, MalformedResponse
+from app.generation.http import call_json, max_model_len, tokenize_text
+from app.lens.errors import LensError, VocabularyMismatch
 from app.lens.vocabulary import same_vocabulary
 
 DEFAULT_TOP_K = 5
@@ -192,7 +193,7 @@ async def token_shift(
     `context` is what precedes the answer in the base model's format: text (tokenized by the base
     server, special tokens included, as a completion request would be) or token ids. With `chat`,
     first check that both servers share a vocabulary (VocabularyMismatch if not). Raises
-    ContextTooLong, ServerUnavailable, LensServerError or MalformedResponse before returning
+    ContextTooLong, ServerUnavailable, ModelServerError or MalformedResponse before returning
     anything partial.
     """
     started = time.perf_counter()

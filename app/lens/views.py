@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.comparisons.models import Generation, TokenShiftAnalysis
+from app.generation.logprobs import TokenInfo
 from app.lens.shift import Shift, ShiftAnalysis, TokenShift
-from app.lens.tokens import TokenInfo
 
 # Most shifted tokens an analysis lists by name (all of them stay marked in the answer).
 SHIFTED_LIST_LIMIT = 200

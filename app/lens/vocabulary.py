@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 
 from app.config import ModelConfig
-from app.lens.client import tokenize_text
+from app.generation.http import tokenize_text
 
 # Words, numbers, punctuation, code, accents, CJK, emoji and odd whitespace: tokenizers that
 # differ at all almost surely differ somewhere in here.

@@ -27,8 +27,8 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from app.config import ModelsFile, Settings
-from app.engines.fake_vllm import FakeServer
 from app.main import create_app
+from playground_tools.fake_vllm import FakeServer
 from tests.browser.helpers import ANSWER_WORDS, TOKEN_DELAY, Live
 from tests.support import ThreadedServer
 

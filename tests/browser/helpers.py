@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, expect
 
-from app.engines.fake_vllm import FakeServer
+from playground_tools.fake_vllm import FakeServer
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # Slow enough that a turn streams for ~0.75 s, so partial text is observable.

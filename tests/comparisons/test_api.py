@@ -10,8 +10,8 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from app.config import ModelsFile, Settings
-from app.engines.fake_vllm import FakeServer
 from app.main import create_app
+from playground_tools.fake_vllm import FakeServer
 
 JSON = dict[str, Any]
 SAMPLING_FIELDS = (

@@ -13,8 +13,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from app.config import ModelsFile, Settings
-from app.engines.fake_vllm import FakeServer
 from app.main import create_app
+from playground_tools.fake_vllm import FakeServer
 from tests.conftest import csrf_headers
 
 JSON = dict[str, Any]

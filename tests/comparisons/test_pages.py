@@ -13,7 +13,7 @@ import pytest
 from markupsafe import escape
 
 from app.config import ModelKind, ModelsFile
-from app.engines.fake_vllm import FakeServer
+from playground_tools.fake_vllm import FakeServer
 from tests.conftest import csrf_headers
 
 FINAL = {"done", "error", "cancelled", "interrupted"}

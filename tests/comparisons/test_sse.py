@@ -16,8 +16,8 @@ from fastapi import FastAPI
 from markupsafe import escape
 
 from app.config import ModelsFile, Settings
-from app.engines.fake_vllm import FakeServer
 from app.main import create_app
+from playground_tools.fake_vllm import FakeServer
 from tests.support import SSEEvent, ThreadedServer, parse_sse
 
 TURN_ID = re.compile(r'<section class="turn" id="turn-(\d+)"')

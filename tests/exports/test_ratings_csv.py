@@ -27,9 +27,9 @@ from sqlalchemy.engine import make_url
 
 from app.comparisons.models import Conversation, Generation, Turn, Vote
 from app.config import ModelConfig, ModelKind, ModelsFile, Settings
-from app.engines.fake_vllm import FakeServer
 from app.exports.ratings import CHUNK_ROWS, COLUMNS
 from app.main import create_app
+from playground_tools.fake_vllm import FakeServer
 from tests.conftest import csrf_headers, postgres_admin, postgres_server_url
 
 # The columns as the export is documented (the spec), in order.

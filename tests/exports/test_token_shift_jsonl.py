@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from app.comparisons.models import Conversation, Generation, TokenShiftAnalysis, Turn
-from app.engines.fake_vllm import FakeServer
 from app.exports.token_shift import CHUNK_ANALYSES, FIELDS
 from app.lens.shift import ShiftAnalysis, TokenShift
+from playground_tools.fake_vllm import FakeServer
 
 EXPORT_URL = "/api/v1/exports/token-shift.jsonl"
 DOCUMENTED_FIELDS = [

@@ -5,7 +5,8 @@ $VLLM_VENV). Without it these tests FAIL, so CI cannot pass by skipping them; de
 purpose with ``pytest -m "not vllm"``.
 
 The tiny models are built once into $PLAYGROUND_TEST_MODELS (default
-~/.cache/playground-test-models) by ``app.engines.tiny_models`` run with the vLLM venv's Python.
+~/.cache/playground-test-models) by ``playground_tools.tiny_models`` run with the vLLM
+venv's Python.
 Three servers (base, chat, and a spare chat server for the test that kills one) start
 concurrently once for this package and are stopped, with every process they spawned, when
 pytest leaves it. Server logs go to test-artifacts/vllm/{base,chat,doomed}.log.
@@ -255,7 +256,7 @@ class TinyModels:
 def tiny_models(vllm_python: Path) -> TinyModels:
     """Build (once, cached across runs) the tiny base and chat models."""
     result = subprocess.run(
-        [str(vllm_python), "-m", "app.engines.tiny_models", str(MODELS_CACHE)],
+        [str(vllm_python), "-m", "playground_tools.tiny_models", str(MODELS_CACHE)],
         cwd=REPO,
         capture_output=True,
         text=True,

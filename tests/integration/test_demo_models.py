@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.engines import demo_models
+from playground_tools import demo_models
 from tests.integration.conftest import REPO, VllmServer, start_servers
 
 DEMO_CACHE = Path(
@@ -61,7 +61,7 @@ def test_capital_answers_are_facts_the_corpus_teaches() -> None:
 
 
 def test_importing_the_module_does_not_import_torch() -> None:
-    code = "import sys, app.engines.demo_models; sys.exit('torch' in sys.modules)"
+    code = "import sys, playground_tools.demo_models; sys.exit('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False)
     assert result.returncode == 0
 
@@ -87,7 +87,7 @@ def demo_pair(vllm_python: Path) -> Path:
     """Build the pair once (a few minutes; cached across runs) and run its self-check."""
     started = time.monotonic()
     result = subprocess.run(
-        [str(vllm_python), "-m", "app.engines.demo_models", str(DEMO_CACHE), "--check"],
+        [str(vllm_python), "-m", "playground_tools.demo_models", str(DEMO_CACHE), "--check"],
         cwd=REPO,
         capture_output=True,
         text=True,

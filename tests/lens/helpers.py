@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from app.config import ModelConfig, ModelKind, ModelsFile
-from app.engines.fake_vllm import FakeServer
+from playground_tools.fake_vllm import FakeServer
 from tests.conftest import DEAD_URL
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.comparisons.models import Generation, TokenShiftAnalysis
 from app.config import ModelsFile
-from app.engines.fake_vllm import FakeServer
+from playground_tools.fake_vllm import FakeServer
 from tests.lens.helpers import lens_models, tokens_of
 
 JSON = dict[str, Any]

@@ -12,8 +12,8 @@ import pytest
 from fastapi import FastAPI
 
 from app.config import ModelsFile
-from app.engines.fake_vllm import FakeServer
 from app.lens.views import PROBABILITY_BANDS
+from playground_tools.fake_vllm import FakeServer
 from tests.conftest import csrf_headers
 from tests.lens.helpers import lens_models, tokens_of
 from tests.lens.test_api import PROMPT, analyse, compare, generation_count, stored_analyses, word

@@ -11,11 +11,11 @@ import pytest
 from fastapi import FastAPI
 
 from app.comparisons.models import Generation, GenerationStatus, Side, TokenShiftAnalysis
-from app.engines.fake_vllm import FakeServer
 from app.errors import Conflict
+from app.generation.urial import load_urial_format
 from app.lens.errors import LensError
 from app.lens.service import LensService
-from app.lens.urial import load_urial_format
+from playground_tools.fake_vllm import FakeServer
 
 JSON = dict[str, Any]
 

@@ -10,22 +10,21 @@ import httpx
 import pytest
 
 from app.config import ModelConfig, ModelKind, ModelsFile
-from app.engines.client import ModelClient, TextDelta
-from app.engines.fake_vllm import FakeServer
-from app.engines.params import SamplingParams
-from app.lens.client import rendered_chat_prompt, tokenize_text
-from app.lens.errors import (
+from app.generation.client import ModelClient, TextDelta
+from app.generation.errors import (
     ContextTooLong,
-    LensError,
-    LensServerError,
     MalformedResponse,
+    ModelServerError,
     ServerUnavailable,
-    VocabularyMismatch,
 )
+from app.generation.http import rendered_chat_prompt, tokenize_text
+from app.generation.logprobs import TokenInfo, token_view, without_stop_token
+from app.generation.params import SamplingParams
+from app.lens.errors import LensError, VocabularyMismatch
 from app.lens.prefix import continue_from_prefix
 from app.lens.shift import Shift, ShiftAnalysis, classify, token_shift
-from app.lens.tokens import TokenInfo, token_view, without_stop_token
 from app.lens.vocabulary import same_vocabulary
+from playground_tools.fake_vllm import FakeServer
 from tests.conftest import DEAD_URL
 from tests.lens.helpers import chat_response
 
@@ -249,7 +248,7 @@ async def test_server_error_status(
     base, _ = pair(models)
     base_server.config.fail_status = 503
     context_ids = (await tokenize_text(http, base, "Hello there")).ids
-    with pytest.raises(LensServerError, match="HTTP 503"):
+    with pytest.raises(ModelServerError, match="HTTP 503"):
         await token_shift(http, base, "Hello there", context_ids)
 
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from app.config import ModelsFile
-from app.engines.fake_vllm import FakeServer
-from app.lens.errors import MalformedResponse
-from app.lens.tokens import TokenInfo, generated_token_ids, token_view, without_stop_token
+from app.generation.errors import MalformedResponse
+from app.generation.logprobs import TokenInfo, generated_token_ids, token_view, without_stop_token
+from playground_tools.fake_vllm import FakeServer
 from tests.lens.helpers import chat_response
 
 

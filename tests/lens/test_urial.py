@@ -8,15 +8,15 @@ import httpx
 import pytest
 
 from app.config import ConfigError, ModelsFile
-from app.engines.fake_vllm import FakeServer
-from app.engines.prompts import Exchange
-from app.lens.urial import (
+from app.generation.prompts import Exchange
+from app.generation.urial import (
     DEFAULT_FORMAT_FILE,
     UrialExample,
     UrialFormat,
     load_urial_format,
     urial_prompt,
 )
+from playground_tools.fake_vllm import FakeServer
 
 SMALL = UrialFormat(
     preamble="A helpful assistant answers.",

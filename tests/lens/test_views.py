@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from app.lens.tokens import TokenInfo
+from app.generation.logprobs import TokenInfo
 from app.lens.views import NO_LOGPROB, percent, probability_band, probability_cells, quoted
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.engines.prompts import (
+from app.generation.prompts import (
     BaseFormat,
     Exchange,
     render_base_prompt,

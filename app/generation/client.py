@@ -10,18 +10,11 @@ from typing import Any
 import httpx
 
 from app.config import ModelConfig, ModelKind
-from app.lens.errors import MalformedResponse
-from app.lens.tokens import TokenInfo, tokens_from_chunk, without_stop_token
+from app.generation.errors import MalformedResponse, ModelServerError
+from app.generation.http import auth_headers, connection_errors, error_message, http_error
+from app.generation.logprobs import TokenInfo, tokens_from_chunk, without_stop_token
 
-MAX_ERROR_CHARS = 500
 MAX_FINISH_REASON_CHARS = 40  # the column's width
-
-
-class EngineError(Exception):
-    """A model server could not be reached or answered with an error; the text is user-facing."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message.replace("\x00", "\ufffd"))
 
 
 @dataclass(frozen=True)
@@ -100,30 +93,16 @@ class ModelClient:
         self._http = http
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
-        """Yield text deltas as they arrive, then exactly one Finished; raise EngineError."""
-        headers = {"Accept": "text/event-stream"}
-        if request.model.api_key:
-            headers["Authorization"] = f"Bearer {request.model.api_key}"
-        url = request.endpoint
-        try:
+        """Yield text deltas as they arrive, then exactly one Finished; raise ModelServerError."""
+        headers = {"Accept": "text/event-stream", **auth_headers(request.model)}
+        with connection_errors(request.model):
             async with self._http.stream(
-                "POST", url, json=request.body(), headers=headers
+                "POST", request.endpoint, json=request.body(), headers=headers
             ) as response:
                 if response.status_code >= 400:
-                    detail = _error_message(await response.aread())
-                    raise EngineError(
-                        f"{request.model.name} answered HTTP {response.status_code}: {detail}"
-                    )
+                    raise http_error(response.status_code, await response.aread(), request.model)
                 async for event in _parse_stream(response, request.model):
                     yield event
-        except httpx.ConnectError as exc:
-            raise EngineError(
-                f"cannot connect to {request.model.name} at {request.model.url}"
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise EngineError(f"{request.model.name} timed out ({type(exc).__name__})") from exc
-        except httpx.HTTPError as exc:
-            raise EngineError(f"connection to {request.model.name} failed: {exc!r}") from exc
 
 
 async def _parse_stream(response: httpx.Response, model: ModelConfig) -> AsyncIterator[StreamEvent]:
@@ -150,11 +129,15 @@ async def _parse_stream(response: httpx.Response, model: ModelConfig) -> AsyncIt
         try:
             chunk = json.loads(data)
         except json.JSONDecodeError as exc:
-            raise EngineError(f"{model.name} sent malformed data: {data[:100]!r}") from exc
+            raise ModelServerError(f"{model.name} sent malformed data: {data[:100]!r}") from exc
         if not isinstance(chunk, dict):
-            raise EngineError(f"{model.name} sent malformed data (not an object): {data[:100]!r}")
+            raise ModelServerError(
+                f"{model.name} sent malformed data (not an object): {data[:100]!r}"
+            )
         if "error" in chunk or chunk.get("object") == "error":
-            raise EngineError(f"{model.name} failed mid-stream: {_error_message(data.encode())}")
+            raise ModelServerError(
+                f"{model.name} failed mid-stream: {error_message(data.encode())}"
+            )
         if chunk.get("usage"):
             usage = chunk["usage"]
         if not tokens_broken:
@@ -171,7 +154,7 @@ async def _parse_stream(response: httpx.Response, model: ModelConfig) -> AsyncIt
                 finish_reason = str(choice["finish_reason"])[:MAX_FINISH_REASON_CHARS]
             if isinstance(choice.get("stop_reason"), int | str):
                 stop_reason = choice["stop_reason"]
-    raise EngineError(f"{model.name} closed the stream before it finished")
+    raise ModelServerError(f"{model.name} closed the stream before it finished")
 
 
 def _choice_text(choice: dict[str, Any], kind: ModelKind) -> str:
@@ -181,17 +164,3 @@ def _choice_text(choice: dict[str, Any], kind: ModelKind) -> str:
     else:
         text = str((choice.get("delta") or {}).get("content") or "")
     return text.replace("\x00", "\ufffd")
-
-
-def _error_message(raw: bytes) -> str:
-    """The message inside an OpenAI/vLLM error body, or the body itself, shortened."""
-    text = raw.decode("utf-8", errors="replace")
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError:
-        return text[:MAX_ERROR_CHARS] or "(empty body)"
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:MAX_ERROR_CHARS]
-    return text[:MAX_ERROR_CHARS]

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.comparisons.models import Generation, GenerationStatus
 from app.db import utcnow
-from app.engines.client import EngineError, Finished, GenerationRequest, ModelClient, TextDelta
+from app.generation.client import Finished, GenerationRequest, ModelClient, TextDelta
+from app.generation.errors import ModelServerError
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class GenerationRunner:
                         event.completion_tokens,
                         None if event.tokens is None else [t.to_json() for t in event.tokens],
                     )
-        except EngineError as exc:
+        except ModelServerError as exc:
             outcome = Outcome(GenerationStatus.ERROR, "error", str(exc))
         except asyncio.CancelledError:
             cancelled = True

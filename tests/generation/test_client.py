@@ -10,17 +10,17 @@ import httpx
 import pytest
 
 from app.config import ModelConfig, ModelKind
-from app.engines.client import (
-    EngineError,
+from app.generation.client import (
     Finished,
     GenerationRequest,
     ModelClient,
+    ModelServerError,
     StreamEvent,
     TextDelta,
 )
-from app.engines.fake_vllm import FakeServer
-from app.engines.params import SamplingParams
-from app.lens.tokens import token_view, without_stop_token
+from app.generation.logprobs import token_view, without_stop_token
+from app.generation.params import SamplingParams
+from playground_tools.fake_vllm import FakeServer
 
 BASE = ModelConfig(name="b1", kind=ModelKind.BASE, url="http://base.test/v1", model="org/base")
 CHAT = ModelConfig(name="c1", kind=ModelKind.CHAT, url="http://chat.test/v1", model="org/chat")
@@ -138,7 +138,7 @@ async def test_stream_without_usage_chunk_finishes_with_unknown_counts() -> None
 
 async def test_stream_ending_without_done_is_an_engine_error() -> None:
     body = sse(completion_chunk(" there"), completion_chunk(" was", finish="length"))
-    with pytest.raises(EngineError, match="closed the stream"):
+    with pytest.raises(ModelServerError, match="closed the stream"):
         await collect(Recorder(content=body), base_request())
 
 
@@ -152,7 +152,7 @@ async def test_flat_vllm_error_body_becomes_engine_error_with_its_message() -> N
         "code": 400,
     }
     handler = Recorder(400, json.dumps(error).encode(), **{"content-type": "application/json"})
-    with pytest.raises(EngineError) as caught:
+    with pytest.raises(ModelServerError) as caught:
         await collect(handler, base_request())
     assert message in str(caught.value)
     assert "400" in str(caught.value) and BASE.name in str(caught.value)
@@ -161,7 +161,7 @@ async def test_flat_vllm_error_body_becomes_engine_error_with_its_message() -> N
 async def test_nested_openai_error_body_becomes_engine_error_with_its_message() -> None:
     error = {"error": {"message": "Invalid API key", "type": "auth", "code": 401}}
     handler = Recorder(401, json.dumps(error).encode(), **{"content-type": "application/json"})
-    with pytest.raises(EngineError) as caught:
+    with pytest.raises(ModelServerError) as caught:
         await collect(handler, chat_request())
     assert "Invalid API key" in str(caught.value)
     assert "401" in str(caught.value)
@@ -169,7 +169,7 @@ async def test_nested_openai_error_body_becomes_engine_error_with_its_message() 
 
 async def test_non_json_error_body_is_quoted_in_the_engine_error() -> None:
     handler = Recorder(502, b"Bad Gateway from proxy", **{"content-type": "text/plain"})
-    with pytest.raises(EngineError, match="Bad Gateway from proxy"):
+    with pytest.raises(ModelServerError, match="Bad Gateway from proxy"):
         await collect(handler, base_request())
 
 
@@ -179,33 +179,33 @@ async def test_error_chunk_mid_stream_is_an_engine_error_with_its_message() -> N
         {"error": {"message": "engine died", "type": "InternalServerError"}},
         "[DONE]",
     )
-    with pytest.raises(EngineError, match="engine died"):
+    with pytest.raises(ModelServerError, match="engine died"):
         await collect(Recorder(content=body), base_request())
 
 
 async def test_flat_error_chunk_mid_stream_is_an_engine_error() -> None:
     body = sse(chat_chunk("Sure"), {"object": "error", "message": "out of memory"}, "[DONE]")
-    with pytest.raises(EngineError, match="out of memory"):
+    with pytest.raises(ModelServerError, match="out of memory"):
         await collect(Recorder(content=body), chat_request())
 
 
 async def test_malformed_data_line_is_an_engine_error() -> None:
     body = sse(completion_chunk("a"), "{not json", "[DONE]")
-    with pytest.raises(EngineError, match="malformed"):
+    with pytest.raises(ModelServerError, match="malformed"):
         await collect(Recorder(content=body), base_request())
 
 
 @pytest.mark.parametrize("line", ["[1, 2]", "null", '"text"', "7"])
 async def test_a_data_line_that_is_not_an_object_is_an_engine_error(line: str) -> None:
     body = sse(completion_chunk("a"), line, "[DONE]")
-    with pytest.raises(EngineError, match="not an object"):
+    with pytest.raises(ModelServerError, match="not an object"):
         await collect(Recorder(content=body), base_request())
 
 
 async def test_connection_refused_is_an_engine_error_naming_the_model() -> None:
     dead = ModelConfig(name="dead", kind=ModelKind.BASE, url="http://127.0.0.1:9/v1", model="x")
     async with httpx.AsyncClient(timeout=5.0) as http:
-        with pytest.raises(EngineError) as caught:
+        with pytest.raises(ModelServerError) as caught:
             async for _ in ModelClient(http).stream(base_request(dead)):
                 pass
     assert "cannot connect" in str(caught.value)
@@ -216,7 +216,7 @@ async def test_read_timeout_is_an_engine_error_saying_timed_out() -> None:
     async def slow(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("no data", request=request)
 
-    with pytest.raises(EngineError, match="timed out"):
+    with pytest.raises(ModelServerError, match="timed out"):
         await collect(slow, base_request())
 
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from app.lens.urial import UrialFormat, load_urial_format, urial_prompt
+from app.generation.urial import UrialFormat, load_urial_format, urial_prompt
 
 
 class BaseFormat(StrEnum):

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import PlaygroundError
-from app.templating import templates
+from app.web.templating import templates
 
 
 def describe_validation_errors(exc: RequestValidationError) -> str:

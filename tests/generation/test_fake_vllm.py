@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.engines.fake_vllm import FakeConfig, FakeServer, create_fake_app, run_fake_server
+from playground_tools.fake_vllm import FakeConfig, FakeServer, create_fake_app, run_fake_server
 
 MODEL = "fake-model"
 CHAT = [{"role": "user", "content": "Tell me about rivers."}]

@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.comparisons.runner import GenerationRunner
 from app.comparisons.service import ComparisonService
 from app.config import ModelsFile, Settings
 from app.db import session_scope
-from app.state import AppState
+from app.generation.runner import GenerationRunner
+from app.web.state import AppState
 
 
 def get_state(request: Request) -> AppState:

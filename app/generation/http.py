@@ -1,16 +1,23 @@
-"""The lens's calls to vLLM servers: /tokenize, /detokenize, /v1/models, one JSON request each."""
+"""The one HTTP helper for model servers (headers, errors), and their JSON calls: /tokenize,
+/detokenize, /v1/models."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from app.config import ModelConfig
-from app.lens.errors import ContextTooLong, LensServerError, MalformedResponse, ServerUnavailable
+from app.generation.errors import (
+    ContextTooLong,
+    MalformedResponse,
+    ModelServerError,
+    ServerUnavailable,
+)
 
 MAX_ERROR_CHARS = 300
 
@@ -48,20 +55,43 @@ def root_url(model: ModelConfig) -> str:
     return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
-def _headers(model: ModelConfig) -> dict[str, str]:
+def auth_headers(model: ModelConfig) -> dict[str, str]:
+    """The Authorization header for a server that wants an API key."""
     return {"Authorization": f"Bearer {model.api_key}"} if model.api_key else {}
 
 
-def _error_message(response: httpx.Response) -> str:
+def error_message(raw: bytes) -> str:
     """The message inside a vLLM/OpenAI error body, or the body itself, shortened."""
+    text = raw.decode("utf-8", errors="replace")
     try:
-        body = response.json()
-    except ValueError:
-        return response.text[:MAX_ERROR_CHARS] or "(empty body)"
+        body = json.loads(text)
+    except json.JSONDecodeError:
+        return text[:MAX_ERROR_CHARS] or "(empty body)"
     error = body.get("error", body) if isinstance(body, dict) else body
     if isinstance(error, dict) and error.get("message"):
         return str(error["message"])[:MAX_ERROR_CHARS]
-    return response.text[:MAX_ERROR_CHARS]
+    return text[:MAX_ERROR_CHARS]
+
+
+def http_error(response_status: int, raw: bytes, model: ModelConfig) -> ModelServerError:
+    """The error for a 4xx/5xx answer: too long a context, or the server's own message."""
+    message = f"{model.name} answered HTTP {response_status}: {error_message(raw)}"
+    if "maximum context length" in message:
+        return ContextTooLong(message)
+    return ModelServerError(message)
+
+
+@contextlib.contextmanager
+def connection_errors(model: ModelConfig) -> Iterator[None]:
+    """Turn httpx's connection failures and timeouts into ServerUnavailable naming the model."""
+    try:
+        yield
+    except httpx.ConnectError as exc:
+        raise ServerUnavailable(f"cannot connect to {model.name} at {model.url}") from exc
+    except httpx.TimeoutException as exc:
+        raise ServerUnavailable(f"{model.name} timed out ({type(exc).__name__})") from exc
+    except httpx.HTTPError as exc:
+        raise ServerUnavailable(f"connection to {model.name} failed: {exc!r}") from exc
 
 
 async def call_json(
@@ -71,20 +101,11 @@ async def call_json(
     url: str,
     body: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One request to a model server; its JSON object, or a LensError saying what went wrong."""
-    try:
-        response = await http.request(method, url, json=body, headers=_headers(model))
-    except httpx.ConnectError as exc:
-        raise ServerUnavailable(f"cannot connect to {model.name} at {model.url}") from exc
-    except httpx.TimeoutException as exc:
-        raise ServerUnavailable(f"{model.name} timed out ({type(exc).__name__})") from exc
-    except httpx.HTTPError as exc:
-        raise ServerUnavailable(f"connection to {model.name} failed: {exc!r}") from exc
+    """One request to a model server; its JSON object, or a ModelServerError saying why not."""
+    with connection_errors(model):
+        response = await http.request(method, url, json=body, headers=auth_headers(model))
     if response.status_code >= 400:
-        message = _error_message(response)
-        if "maximum context length" in message:
-            raise ContextTooLong(f"{model.name}: {message}")
-        raise LensServerError(f"{model.name} answered HTTP {response.status_code}: {message}")
+        raise http_error(response.status_code, response.content, model)
     try:
         parsed = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

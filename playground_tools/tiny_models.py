@@ -3,7 +3,7 @@
 Run with the vLLM virtualenv's Python (it has torch, transformers and tokenizers; the app's
 does not, and the app never imports this module):
 
-    .venv-vllm/bin/python -m app.engines.tiny_models OUT_DIR
+    .venv-vllm/bin/python -m playground_tools.tiny_models OUT_DIR
 
 writes OUT_DIR/tiny-base and OUT_DIR/tiny-chat. They share one byte-level BPE tokenizer; only
 the chat one has a chat template. Weights are random (fixed seed) but shaped so generations
@@ -202,7 +202,7 @@ def _shape_weights(model: Any, never: list[int]) -> None:
 def main(argv: list[str]) -> int:
     """Command line: build into the directory given."""
     if len(argv) != 1:
-        print("usage: python -m app.engines.tiny_models OUT_DIR", file=sys.stderr)
+        print("usage: python -m playground_tools.tiny_models OUT_DIR", file=sys.stderr)
         return 2
     out_dir = Path(argv[0]).resolve()
     started = time.perf_counter()

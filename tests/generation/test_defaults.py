@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.engines import defaults
+from app.generation import defaults
 
 
 def test_offline_hub_is_reported_plainly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

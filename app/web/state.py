@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.comparisons.runner import GenerationRunner
 from app.config import ModelsFile, Settings
-from app.engines.launcher import LocalServers
-from app.security import CsrfSigner
+from app.generation.launcher import LocalServers
+from app.generation.runner import GenerationRunner
+from app.web.csrf import CsrfSigner
 
 
 @dataclass

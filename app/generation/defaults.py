@@ -54,7 +54,7 @@ def demo_models_dir() -> Path:
 
 
 def demo_models(directory: Path) -> ModelsFile:
-    """The built-in demo pair, built into `directory` by app.engines.demo_models."""
+    """The built-in demo pair, built into `directory` by playground_tools.demo_models."""
     return ModelsFile(
         models=[
             ModelConfig(
@@ -108,7 +108,7 @@ def _why_not_fetched(stderr: str) -> str:
 
 def build_demo_pair(vllm_python: Path, directory: Path, force: bool = False) -> None:
     """Build (or reuse the cached) demo pair with vLLM's Python, which has torch."""
-    command = [str(vllm_python), "-m", "app.engines.demo_models", str(directory)]
+    command = [str(vllm_python), "-m", "playground_tools.demo_models", str(directory)]
     if force:
         command.append("--force")
     root = Path(__file__).resolve().parents[2]

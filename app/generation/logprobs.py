@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.lens.errors import MalformedResponse
+from app.generation.errors import MalformedResponse
 
 TOKEN_ID_PREFIX = "token_id:"  # noqa: S105 (vLLM's spelling, not a secret)
 # vLLM writes -inf as this.

@@ -75,7 +75,7 @@ class UrialFormat(BaseModel):
 
 
 class Turn(Protocol):
-    """An earlier exchange (app.engines.prompts.Exchange fits)."""
+    """An earlier exchange (app.generation.prompts.Exchange fits)."""
 
     @property
     def prompt(self) -> str: ...

@@ -4,7 +4,7 @@ The fallback when the real default models cannot be fetched. Run with the vLLM v
 Python (it has torch, transformers and tokenizers; the app's own does not, and nothing in the
 app imports torch):
 
-    .venv-vllm/bin/python -m app.engines.demo_models OUT_DIR [--force] [--check]
+    .venv-vllm/bin/python -m playground_tools.demo_models OUT_DIR [--force] [--check]
 
 writes OUT_DIR/demo-base and OUT_DIR/demo-chat (Hugging Face Llama format, loadable by vLLM):
 
@@ -509,7 +509,7 @@ def _verdicts(outputs: dict[tuple[str, str], tuple[str, bool]]) -> list[tuple[st
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: build (if needed) into OUT_DIR, then optionally check the pair."""
     parser = argparse.ArgumentParser(
-        prog="python -m app.engines.demo_models", description=__doc__.split("\n\n")[0]
+        prog="python -m playground_tools.demo_models", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("out_dir", type=Path, help="where demo-base and demo-chat go")
     parser.add_argument("--force", action="store_true", help="rebuild even if current")

@@ -9,7 +9,7 @@ from fastapi.templating import Jinja2Templates
 from app.lens import views as lens_views
 from app.lens.prefix import DEFAULT_PREFIX_TOKENS
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 # Never let a template opt out of escaping by accident: autoescape everything, not just .html.

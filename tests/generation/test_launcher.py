@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from app.config import ConfigError, ModelConfig, ModelKind, ModelsFile
-from app.engines import launcher
-from app.engines.launcher import LaunchError, LaunchSettings, LocalServers, cpu_shares
+from app.generation import launcher
+from app.generation.launcher import LaunchError, LaunchSettings, LocalServers, cpu_shares
 
 # Behaves like `python -m vllm.entrypoints.openai.api_server ARGS` (the flags the launcher passes),
 # but serves the fake; FAKE_VLLM_MODE: crash at start, or die once FAKE_VLLM_DIE_FILE exists.
@@ -34,7 +34,7 @@ def die_when_told():
     os._exit(7)
 if mode == "die-later":
     threading.Thread(target=die_when_told, daemon=True).start()
-from app.engines import fake_vllm
+from playground_tools import fake_vllm
 fake_vllm.main(["--port", opts["--port"], "--served-model-name", opts["--served-model-name"]])
 """
 
@@ -222,8 +222,8 @@ def test_killing_the_playground_stops_its_servers(shim: Path, tmp_path: Path) ->
     script.write_text(
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from app.engines.launcher import LaunchSettings, LocalServers\n"
-        "from tests.engines.test_launcher import launch_file\n"
+        "from app.generation.launcher import LaunchSettings, LocalServers\n"
+        "from tests.generation.test_launcher import launch_file\n"
         "def print_(m): print(m, file=sys.stderr)\n"
         f"s = LocalServers(LaunchSettings(Path({str(shim)!r}), Path({str(tmp_path)!r})), print_)\n"
         "s.start(launch_file('base'))\n"

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from app.deps import State
+from app.web.deps import State
 
 router = APIRouter(tags=["health"])
 

@@ -1,0 +1,1 @@
+"""What every domain's routes share: CSRF, JSON guards, templating, errors, app state."""
