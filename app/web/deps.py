@@ -46,10 +46,13 @@ async def get_session(state: State) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+# scope="function": the commit runs when the endpoint returns, before the response is sent,
+# so a 2xx always means committed (the default "request" scope commits after sending).
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelsDep = Annotated[ModelsFile, Depends(get_models)]
 RunnerDep = Annotated[GenerationRunner, Depends(get_runner)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def get_service(

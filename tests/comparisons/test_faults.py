@@ -11,6 +11,9 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import ModelsFile, Settings
 from app.main import create_app
@@ -443,4 +446,29 @@ async def test_rejected_votes_store_nothing(
     ):
         response = await client.post(path, json=body)
         assert_clear_4xx(response, 422)
+    assert (await get(client, first["id"]))["turns"][0]["votes"] == []
+
+
+async def test_a_vote_whose_commit_fails_is_not_acknowledged(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    quick: tuple[FakeServer, FakeServer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 2xx means committed: the request's commit runs before the response is sent."""
+    first = await compare(client, prompt="One")
+    real_commit = AsyncSession.commit
+
+    async def failing_commit(self: AsyncSession) -> None:
+        raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    # As a browser sees it: the status that was sent, not an exception raised in-process.
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
+        monkeypatch.setattr(AsyncSession, "commit", failing_commit)
+        response = await browser.post(
+            f"/api/v1/comparisons/{first['id']}/votes", json={"winner": "a", "rater": "r"}
+        )
+        monkeypatch.setattr(AsyncSession, "commit", real_commit)
+    assert response.status_code == 500
     assert (await get(client, first["id"]))["turns"][0]["votes"] == []
