@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.comparisons import api as comparisons_api
 from app.comparisons import pages as comparisons_pages
+from app.comparisons import templating as comparisons_templating
 from app.config import ModelsFile, Settings, load_models_file, load_settings
 from app.db import create_engine, create_sessionmaker
 from app.exports import api as exports_api
@@ -21,6 +22,7 @@ from app.generation.launcher import LocalServers
 from app.generation.runner import GenerationRunner, mark_interrupted
 from app.lens import api as lens_api
 from app.lens import pages as lens_pages
+from app.lens import templating as lens_templating
 from app.migrate import upgrade_to_head
 from app.web import health
 from app.web.csrf import CsrfSigner
@@ -28,6 +30,7 @@ from app.web.errors import install_error_handlers
 from app.web.headers import SecurityHeadersMiddleware
 from app.web.limits import BodySizeLimitMiddleware
 from app.web.state import AppState
+from app.web.templating import templates
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -91,6 +94,8 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
+    for register in (comparisons_templating.register, lens_templating.register):
+        register(templates.env)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
     app.include_router(comparisons_api.router)

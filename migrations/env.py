@@ -10,6 +10,8 @@ from sqlalchemy.engine import Connection
 from app.comparisons import models  # noqa: F401  (registers the tables)
 from app.config import load_settings, to_async_url
 from app.db import Base, create_engine
+from app.lens import models as lens_models  # noqa: F401
+from app.migrate import run_migration
 
 target_metadata = Base.metadata
 
@@ -36,8 +38,7 @@ def _run(connection: Connection) -> None:
 async def _run_async() -> None:
     engine = create_engine(_database_url())
     try:
-        async with engine.begin() as connection:
-            await connection.run_sync(_run)
+        await run_migration(engine, _run)
     finally:
         await engine.dispose()
 

@@ -22,8 +22,11 @@
       function (record) { return record.dataset.rater === rater; }
     );
     if (!own) return;
-    form.elements.score_a.value = own.dataset.scoreA || "";
-    form.elements.score_b.value = own.dataset.scoreB || "";
+    ["a", "b", "c", "d"].forEach(function (slot) {
+      var upper = slot.toUpperCase();
+      if (form.elements["score_" + slot]) form.elements["score_" + slot].value = own.dataset["score" + upper] || "";
+      if (form.elements["rank_" + slot] && own.dataset["rank" + upper]) form.elements["rank_" + slot].value = own.dataset["rank" + upper];
+    });
     form.elements.comment.value = own.dataset.comment || "";
   }
 

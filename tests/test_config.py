@@ -278,7 +278,7 @@ def test_cli_db_upgrade_creates_the_tables(tmp_path: Path) -> None:
     with sqlite3.connect(db) as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
         head = connection.execute("SELECT version_num FROM alembic_version").fetchall()
-    assert {"conversations", "turns", "generations", "votes"} <= tables
+    assert {"conversations", "participants", "turns", "generations", "judgements"} <= tables
     assert len(head) == 1
 
 

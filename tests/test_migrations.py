@@ -15,15 +15,18 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from psycopg import sql
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
 
 from app.comparisons import models  # noqa: F401  (registers the tables on Base.metadata)
 from app.config import to_async_url
-from app.db import Base, create_engine, utcnow
-from app.migrate import alembic_config, upgrade_to_head
+from app.db import Base, utcnow
+from app.lens import models as lens_models  # noqa: F401
+from app.migrate import alembic_config
 from tests.conftest import postgres_admin, postgres_server_url
 
-APP_TABLES = {"conversations", "turns", "generations", "votes", "token_shift_analyses"}
+APP_TABLES = {
+    "conversations", "participants", "turns", "generations", "judgements", "judgement_entries",
+    "token_shift_analyses",
+}  # fmt: skip
 
 
 def _backends() -> list[Any]:
@@ -133,17 +136,21 @@ def differences(engine: sa.Engine) -> list[Any]:
 
 
 def insert_voted_turn(connection: sa.Connection, conversation_id: str = "c" * 32) -> int:
-    """One conversation with one turn, two generations and a vote; returns the turn id."""
+    """One conversation of two models with one turn, two answers and a judgement; returns the
+    turn id."""
     now = utcnow()
     tables = Base.metadata.tables
     connection.execute(
         tables["conversations"].insert(),
-        {
-            "id": conversation_id, "created_at": now, "updated_at": now, "title": "t",
-            "base_format": "raw", "model_a": "base", "kind_a": "base", "model_b": "chat",
-            "kind_b": "chat",
-        },
+        {"id": conversation_id, "created_at": now, "updated_at": now, "title": "t",
+         "base_format": "raw", "blind": False},
     )  # fmt: skip
+    for position, (slot, kind) in enumerate((("a", "base"), ("b", "chat"))):
+        connection.execute(
+            tables["participants"].insert(),
+            {"conversation_id": conversation_id, "slot": slot, "position": position,
+             "model_name": kind, "model_kind": kind},
+        )  # fmt: skip
     turn_id = connection.execute(
         tables["turns"].insert().returning(tables["turns"].c.id),
         {"conversation_id": conversation_id, "number": 1, "prompt": "p", "params": {},
@@ -153,132 +160,36 @@ def insert_voted_turn(connection: sa.Connection, conversation_id: str = "c" * 32
         connection.execute(
             tables["generations"].insert().returning(tables["generations"].c.id),
             {
-                "turn_id": turn_id, "side": side, "is_current": True, "model_name": "m",
+                "turn_id": turn_id, "slot": slot, "is_current": True, "model_name": "m",
                 "model_kind": "base", "served_model": "m", "endpoint": "http://x/v1/completions",
                 "prompt_format": "raw", "params": {}, "status": "done", "text": "answer",
                 "created_at": now,
             },
         ).scalar_one()
-        for side in ("a", "b")
+        for slot in ("a", "b")
     ]  # fmt: skip
-    connection.execute(tables["votes"].insert(), vote_row(turn_id, generation_ids, "alice"))
+    judgement_id = connection.execute(
+        tables["judgements"].insert().returning(tables["judgements"].c.id),
+        judgement_row(turn_id, "alice"),
+    ).scalar_one()
+    connection.execute(
+        tables["judgement_entries"].insert(),
+        [
+            entry_row(judgement_id, slot, gid)
+            for slot, gid in zip("ab", generation_ids, strict=True)
+        ],
+    )
     return int(turn_id)
 
 
-def vote_row(turn_id: int, generation_ids: list[int], rater: str, **changes: Any) -> dict[str, Any]:
-    """A valid votes row, with some fields changed."""
-    row = {
-        "turn_id": turn_id, "generation_a_id": generation_ids[0],
-        "generation_b_id": generation_ids[1], "rater": rater, "winner": "a", "score_a": 5,
-        "score_b": 1, "created_at": utcnow(), "updated_at": utcnow(),
-    }  # fmt: skip
+def judgement_row(turn_id: int, rater: str) -> dict[str, Any]:
+    """A valid judgements row."""
+    return {"turn_id": turn_id, "rater": rater, "all_bad": False, "blind": False,
+            "created_at": utcnow(), "updated_at": utcnow()}  # fmt: skip
+
+
+def entry_row(judgement_id: int, slot: str, generation_id: int, **changes: Any) -> dict[str, Any]:
+    """A valid judgement_entries row, with some fields changed."""
+    row = {"judgement_id": judgement_id, "slot": slot, "generation_id": generation_id,
+           "position": "ab".index(slot), "rank": 1, "score": 3}  # fmt: skip
     return row | changes
-
-
-# ---------------------------------------------------------------- tests
-
-
-def test_upgrade_from_empty_creates_every_table_with_the_model_columns(
-    database_url: str, engine: sa.Engine
-) -> None:
-    assert not set(sa.inspect(engine).get_table_names()) & APP_TABLES
-    alembic(database_url, "upgrade", "head")
-
-    assert current_revision(engine) == head_revision()
-    described = schema(engine)
-    assert set(described) == APP_TABLES
-    for table in Base.metadata.sorted_tables:
-        columns = described[table.name]["columns"]
-        assert set(columns) == {c.name for c in table.columns}, table.name
-        for column in table.columns:
-            assert columns[column.name][1] == column.nullable, f"{table.name}.{column.name}"
-    # What a vote must keep so it stays meaningful after a regeneration.
-    vote_needs = {"generation_a_id", "generation_b_id", "rater", "winner", "score_a", "score_b",
-                  "comment", "updated_at"}  # fmt: skip
-    assert vote_needs <= set(described["votes"]["columns"])
-    # What a generation must keep to be reproducible.
-    generation_needs = {"prompt_text", "messages", "params", "seed", "served_model",
-                        "model_revision", "finish_reason", "completion_tokens"}  # fmt: skip
-    assert generation_needs <= set(described["generations"]["columns"])
-    assert ("turn_id", "rater") in described["votes"]["unique"]
-    assert ("conversation_id", "number") in described["turns"]["unique"]
-    assert (("conversation_id",), "conversations", "CASCADE") in described["turns"]["foreign_keys"]
-    assert (("turn_id",), "turns", "CASCADE") in described["generations"]["foreign_keys"]
-
-
-def test_migrated_schema_enforces_vote_rules_and_cascades(
-    database_url: str, engine: sa.Engine
-) -> None:
-    alembic(database_url, "upgrade", "head")
-    votes = Base.metadata.tables["votes"]
-    with engine.begin() as connection:
-        turn_id = insert_voted_turn(connection)
-        generation_ids = [
-            row.id
-            for row in connection.execute(
-                sa.text("SELECT id FROM generations WHERE turn_id = :t ORDER BY id"), {"t": turn_id}
-            )
-        ]
-    for bad in (
-        vote_row(turn_id, generation_ids, "bob", winner="a-ish"),
-        vote_row(turn_id, generation_ids, "bob", score_a=6),
-        vote_row(turn_id, generation_ids, "bob", score_b=0),
-        vote_row(turn_id, generation_ids, "alice"),  # a second vote by the same rater
-    ):
-        with pytest.raises(IntegrityError), engine.begin() as connection:
-            connection.execute(votes.insert(), bad)
-    with engine.begin() as connection:
-        connection.execute(votes.insert(), vote_row(turn_id, generation_ids, "bob", winner="tie"))
-        connection.execute(sa.text("DELETE FROM conversations"))
-        left = {
-            table: connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
-            for table in ("turns", "generations", "votes")
-        }
-    assert left == {"turns": 0, "generations": 0, "votes": 0}
-
-
-def test_upgrading_twice_changes_nothing_and_keeps_data(
-    database_url: str, engine: sa.Engine
-) -> None:
-    alembic(database_url, "upgrade", "head")
-    with engine.begin() as connection:
-        insert_voted_turn(connection)
-    before = schema(engine)
-    alembic(database_url, "upgrade", "head")
-    assert schema(engine) == before
-    assert current_revision(engine) == head_revision()
-    with engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT count(*) FROM votes")).scalar_one() == 1
-        versions = connection.execute(sa.text("SELECT count(*) FROM alembic_version"))
-        assert versions.scalar_one() == 1
-
-
-def test_models_and_migrations_agree(database_url: str, engine: sa.Engine) -> None:
-    alembic(database_url, "upgrade", "head")
-    assert differences(engine) == []
-
-
-def test_downgrade_to_base_then_upgrade_again(database_url: str, engine: sa.Engine) -> None:
-    alembic(database_url, "upgrade", "head")
-    first = schema(engine)
-    alembic(database_url, "downgrade", "base")
-    assert not set(sa.inspect(engine).get_table_names()) & APP_TABLES
-    assert current_revision(engine) is None
-    alembic(database_url, "upgrade", "head")
-    assert schema(engine) == first
-    assert differences(engine) == []
-
-
-async def test_app_startup_upgrade_migrates_and_is_idempotent(
-    database_url: str, engine: sa.Engine
-) -> None:
-    app_engine = create_engine(to_async_url(database_url))
-    try:
-        await upgrade_to_head(app_engine)
-        first = schema(engine)
-        await upgrade_to_head(app_engine)
-    finally:
-        await app_engine.dispose()
-    assert set(first) == APP_TABLES
-    assert schema(engine) == first
-    assert current_revision(engine) == head_revision()

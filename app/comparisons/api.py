@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from typing import Annotated
 
-from app.comparisons.models import Conversation, Side, Turn, Vote
+from fastapi import APIRouter, Depends, Query, status
+
+from app.comparisons.deps import ServiceDep
+from app.comparisons.judging import pair_outcome, ranking_of
+from app.comparisons.models import Conversation, Judgement, Slot, Turn
 from app.comparisons.schemas import (
     ComparisonInput,
     ConversationOut,
+    GenerationOut,
     ModelOut,
+    ParticipantOut,
     TurnInput,
     TurnOut,
     VoteInput,
     VoteOut,
     generation_out,
 )
-from app.web.deps import ModelsDep, ServiceDep
-
-
-async def require_json(request: Request) -> None:
-    """Only JSON bodies: a cross-site HTML form cannot send application/json without CORS."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("application/json"):
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send the body as application/json"
-        )
-
+from app.comparisons.views import label, revealed_to
+from app.generation.records import Generation
+from app.lens.queries import shifted_ratios
+from app.web.deps import ModelsDep
+from app.web.guards import require_json
 
 router = APIRouter(prefix="/api/v1", tags=["comparisons"])
 json_body = [Depends(require_json)]
@@ -78,61 +78,122 @@ async def add_turn(conversation_id: str, data: TurnInput, service: ServiceDep) -
     dependencies=json_body,
 )
 async def vote(conversation_id: str, data: VoteInput, service: ServiceDep) -> VoteOut:
-    """Record which answer is better; the same rater voting again on a turn overwrites."""
-    stored = await service.vote(conversation_id, data)
+    """Judge the answers: `winner` (two answers), `ranking` or `all_bad`; the same rater
+    judging a turn again replaces the earlier judgement."""
+    stored = await service.judge(conversation_id, data)
     turn = await service.get_turn(stored.turn_id)
     return vote_out(stored, turn.number)
 
 
 @router.get("/comparisons/{conversation_id}", response_model=ConversationOut)
-async def get_comparison(conversation_id: str, service: ServiceDep) -> ConversationOut:
-    """A conversation with every turn, both current answers and the votes."""
+async def get_comparison(
+    conversation_id: str,
+    service: ServiceDep,
+    rater: Annotated[str | None, Query(max_length=64, description=RATER_HELP)] = None,
+) -> ConversationOut:
+    """A conversation with every turn, its current answers and the judgements."""
     conversation = await service.get_conversation(conversation_id)
-    return conversation_out(conversation, f"/c/{conversation.id}")
+    return await read_conversation(service, conversation, rater)
+
+
+RATER_HELP = "a blind comparison shows names to a rater who has judged it"
 
 
 async def _finish_and_read(service: ServiceDep, turn: Turn) -> ConversationOut:
     await service.runner.wait_finished(g.id for g in turn.generations)
     conversation = await service.get_conversation(turn.conversation_id)
-    return conversation_out(conversation, f"/c/{conversation.id}")
+    return await read_conversation(service, conversation, None)
 
 
-def vote_out(vote: Vote, turn_number: int) -> VoteOut:
-    """A vote as the API shows it."""
+async def read_conversation(
+    service: ServiceDep, conversation: Conversation, rater: str | None
+) -> ConversationOut:
+    """A conversation as the API shows it to this rater, with token-shift ratios."""
+    ids = [g.id for t in conversation.turns for g in t.generations]
+    ratios = await shifted_ratios(service.session, ids)
+    return conversation_out(conversation, f"/c/{conversation.id}", ratios, rater)
+
+
+def vote_out(judgement: Judgement, turn_number: int) -> VoteOut:
+    """A judgement as the API shows it."""
+    ranks = {e.slot: e.rank for e in judgement.entries}
+    slots = sorted(ranks)
+    winner = None
+    if len(slots) == 2:
+        first, second = (judgement.entry(s) for s in slots)
+        assert first is not None and second is not None
+        winner = pair_outcome(first.rank, second.rank, judgement.all_bad).value
+    scores = {e.slot: e.score for e in judgement.entries if e.score is not None}
+    ids = judgement.generation_ids
     return VoteOut(
-        id=vote.id,
+        id=judgement.id,
         turn=turn_number,
-        rater=vote.rater,
-        winner=vote.winner,
-        score_a=vote.score_a,
-        score_b=vote.score_b,
-        comment=vote.comment,
-        generation_a_id=vote.generation_a_id,
-        generation_b_id=vote.generation_b_id,
-        created_at=vote.created_at,
-        updated_at=vote.updated_at,
+        rater=judgement.rater,
+        winner=winner,
+        ranking=None if judgement.all_bad else ranking_of(ranks),
+        all_bad=judgement.all_bad,
+        scores=scores,
+        score_a=scores.get("a"),
+        score_b=scores.get("b"),
+        comment=judgement.comment,
+        generation_ids=ids,
+        positions={e.slot: e.position for e in judgement.entries},
+        generation_a_id=ids.get("a"),
+        generation_b_id=ids.get("b"),
+        blind=judgement.blind,
+        created_at=judgement.created_at,
+        updated_at=judgement.updated_at,
     )
 
 
-def conversation_out(conversation: Conversation, url: str) -> ConversationOut:
-    """A conversation as the API shows it."""
+def conversation_out(
+    conversation: Conversation, url: str, ratios: dict[int, float], rater: str | None
+) -> ConversationOut:
+    """A conversation as the API shows it; a blind one hides names until the rater judged."""
+    revealed = revealed_to(conversation, rater)
+    participants = conversation.participants
+    labels = {p.slot: label(p, revealed) for p in participants}
+    positions = {p.slot: p.position for p in participants}
+
+    def out(generation: Generation) -> GenerationOut:
+        return generation_out(
+            generation,
+            ratios.get(generation.id),
+            label=labels.get(generation.slot, ""),
+            position=positions.get(generation.slot),
+            revealed=revealed,
+        )
+
     turns = []
     for turn in conversation.turns:
-        gen_a, gen_b = turn.current(Side.A), turn.current(Side.B)
+        current = [g for p in participants if (g := turn.current(p.slot)) is not None]
+        by_slot = {g.slot: out(g) for g in current}
         turns.append(
             TurnOut(
                 id=turn.id,
                 number=turn.number,
                 prompt=turn.prompt,
                 params=turn.params,
-                a=generation_out(gen_a) if gen_a else None,
-                b=generation_out(gen_b) if gen_b else None,
-                votes=[vote_out(v, turn.number) for v in turn.votes],
+                generations=[by_slot[g.slot] for g in current],
+                a=by_slot.get("a"),
+                b=by_slot.get("b"),
+                votes=[vote_out(j, turn.number) for j in turn.judgements],
                 continuations=[
-                    generation_out(g) for g in turn.generations if g.side == Side.PREFIX
+                    out(g) for g in turn.generations if g.slot == Slot.PREFIX and revealed
                 ],
             )
         )
+    models = [
+        ParticipantOut(
+            slot=p.slot,
+            position=p.position,
+            label=labels[p.slot],
+            name=p.model_name if revealed else None,
+            kind=p.model_kind if revealed else None,
+        )
+        for p in participants
+    ]
+    by_slot_model = {m.slot: m for m in models}
     return ConversationOut(
         id=conversation.id,
         url=url,
@@ -140,9 +201,12 @@ def conversation_out(conversation: Conversation, url: str) -> ConversationOut:
         title=conversation.title,
         system=conversation.system_prompt,
         base_format=conversation.base_format,
-        model_a=conversation.model_a,
-        kind_a=conversation.kind_a,
-        model_b=conversation.model_b,
-        kind_b=conversation.kind_b,
+        blind=conversation.blind,
+        revealed=revealed,
+        models=models,
+        model_a=by_slot_model["a"].name if "a" in by_slot_model else None,
+        kind_a=by_slot_model["a"].kind if "a" in by_slot_model else None,
+        model_b=by_slot_model["b"].name if "b" in by_slot_model else None,
+        kind_b=by_slot_model["b"].kind if "b" in by_slot_model else None,
         turns=turns,
     )

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
+from app.comparisons.models import SLOTS
 from app.comparisons.schemas import ComparisonInput, TurnInput, VoteInput
 from app.errors import InvalidInput
 
@@ -42,15 +43,17 @@ def _validate(model: type[M], data: dict[str, Any]) -> M:
 
 
 def comparison_input(form: FormData) -> ComparisonInput:
-    """The new-comparison form."""
-    models = [_text(form, "model_a"), _text(form, "model_b")]
+    """The new-comparison form: one picker per column (blank pickers are left out)."""
+    pickers = [f"model_{slot}" for slot in SLOTS]
+    models = [_text(form, name) for name in pickers if _text(form, name)]
     return _validate(
         ComparisonInput,
         {
             "prompt": _text(form, "prompt"),
             "system": _text(form, "system") or None,
-            "models": models if all(models) else None,
+            "models": models or None,
             "base_format": _text(form, "base_format") or "raw",
+            "blind": bool(_text(form, "blind")),
             "params": _params(form),
         },
     )
@@ -62,13 +65,44 @@ def turn_input(form: FormData) -> TurnInput:
 
 
 def vote_input(form: FormData) -> VoteInput:
-    """The vote form."""
+    """The vote form: a winner button (two answers), "all bad", or a rank per answer."""
     data: dict[str, Any] = {
-        "winner": _text(form, "winner"),
         "rater": _text(form, "rater"),
         "comment": _text(form, "comment") or None,
     }
-    for name in ("turn", "score_a", "score_b"):
-        if _text(form, name).strip():
-            data[name] = _text(form, name).strip()
+    if _text(form, "turn").strip():
+        data["turn"] = _text(form, "turn").strip()
+    scores = {}
+    for slot in SLOTS:
+        score = _text(form, f"score_{slot}").strip()
+        if score:
+            if not score.isdigit():
+                raise InvalidInput(f"score_{slot}: give a whole number from 1 to 5")
+            scores[slot] = int(score)
+    if scores:
+        data["scores"] = scores
+    winner = _text(form, "winner")
+    if winner == "all_bad" or _text(form, "all_bad"):
+        data["all_bad"] = True
+    elif winner:
+        data["winner"] = winner
+    else:
+        data["ranking"] = _ranking(form)
     return _validate(VoteInput, data)
+
+
+def _ranking(form: FormData) -> list[list[str]]:
+    """rank_<slot> fields (1 = best; equal numbers are ties) as groups of slots, best first."""
+    ranks: dict[str, int] = {}
+    for slot in SLOTS:
+        value = _text(form, f"rank_{slot}").strip()
+        if not value:
+            continue
+        if not value.isdigit():
+            raise InvalidInput(f"rank_{slot}: give a place number (1 = best)")
+        ranks[slot] = int(value)
+    if not ranks:
+        raise InvalidInput("rank every answer (1 = best, equal numbers for a tie) or mark all bad")
+    return [
+        sorted(s for s, r in ranks.items() if r == place) for place in sorted(set(ranks.values()))
+    ]

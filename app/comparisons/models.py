@@ -1,4 +1,4 @@
-"""Tables: conversations, their turns, each side's generation, and votes."""
+"""Tables: conversations, their participants and turns, and judgements of the answers."""
 
 from __future__ import annotations
 
@@ -11,16 +11,17 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
-    Float,
     ForeignKey,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, utcnow
+from app.generation.records import Generation
 
 
 def new_conversation_id() -> str:
@@ -28,33 +29,23 @@ def new_conversation_id() -> str:
     return uuid.uuid4().hex
 
 
-class Side(StrEnum):
-    """Which column a generation belongs to."""
+SLOTS = ("a", "b", "c", "d")
+MIN_MODELS, MAX_MODELS = 2, 4
+
+
+class Slot(StrEnum):
+    """Which column a generation belongs to (a to d), or "p" for a prefix continuation."""
 
     A = "a"
     B = "b"
+    C = "c"
+    D = "d"
     # A base model continuing another generation's first tokens (the token lens).
     PREFIX = "p"
 
 
-class GenerationStatus(StrEnum):
-    """Where a generation is in its life."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    ERROR = "error"
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"
-
-    @property
-    def finished(self) -> bool:
-        """True once nothing more will be generated."""
-        return self not in (GenerationStatus.PENDING, GenerationStatus.RUNNING)
-
-
 class Winner(StrEnum):
-    """The outcome of a vote."""
+    """The outcome of a two-answer vote, and of each pair a judgement is exported as."""
 
     A = "a"
     B = "b"
@@ -63,7 +54,7 @@ class Winner(StrEnum):
 
 
 class Conversation(Base):
-    """A comparison between two models, over one or more turns."""
+    """A comparison between 2 to 4 models (its participants), over one or more turns."""
 
     __tablename__ = "conversations"
 
@@ -73,18 +64,52 @@ class Conversation(Base):
     title: Mapped[str] = mapped_column(String(200))
     system_prompt: Mapped[str | None] = mapped_column(Text)
     base_format: Mapped[str] = mapped_column(String(20))
-    model_a: Mapped[str] = mapped_column(String(64))
-    kind_a: Mapped[str] = mapped_column(String(10))
-    model_b: Mapped[str] = mapped_column(String(64))
-    kind_b: Mapped[str] = mapped_column(String(10))
+    # Blind arena: names, kinds and served names stay hidden until a rater has judged.
+    blind: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
+    participants: Mapped[list[Participant]] = relationship(
+        order_by="Participant.position", cascade="all, delete-orphan", lazy="selectin"
+    )
     turns: Mapped[list[Turn]] = relationship(
         back_populates="conversation", order_by="Turn.number", cascade="all, delete-orphan"
     )
 
+    def participant(self, slot: str) -> Participant | None:
+        """The model in a slot."""
+        return next((p for p in self.participants if p.slot == slot), None)
+
+    def first_model_of_kind(self, kind: str) -> str | None:
+        """The first participant of a kind ("base" or "chat"), e.g. the lens's default base."""
+        return next((p.model_name for p in self.participants if p.model_kind == kind), None)
+
+    @property
+    def slots(self) -> list[str]:
+        """The slots in column (display) order."""
+        return [p.slot for p in self.participants]
+
+
+class Participant(Base):
+    """One model in a conversation: its slot (a-d, its identity in votes and exports) and the
+    position its column is shown at (random in blind mode)."""
+
+    __tablename__ = "participants"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "slot"),
+        CheckConstraint("slot IN ('a', 'b', 'c', 'd')", name="slot_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    slot: Mapped[str] = mapped_column(String(1))
+    position: Mapped[int] = mapped_column(Integer)
+    model_name: Mapped[str] = mapped_column(String(64))
+    model_kind: Mapped[str] = mapped_column(String(10))
+
 
 class Turn(Base):
-    """One prompt in a conversation, answered by both models with the same settings."""
+    """One prompt in a conversation, answered by every model with the same settings."""
 
     __tablename__ = "turns"
     __table_args__ = (UniqueConstraint("conversation_id", "number"),)
@@ -100,127 +125,71 @@ class Turn(Base):
 
     conversation: Mapped[Conversation] = relationship(back_populates="turns")
     generations: Mapped[list[Generation]] = relationship(
-        back_populates="turn", order_by="Generation.id", cascade="all, delete-orphan"
+        order_by="Generation.id", cascade="all, delete-orphan"
     )
-    votes: Mapped[list[Vote]] = relationship(
-        back_populates="turn", order_by="Vote.id", cascade="all, delete-orphan"
+    judgements: Mapped[list[Judgement]] = relationship(
+        back_populates="turn", order_by="Judgement.id", cascade="all, delete-orphan"
     )
 
-    def current(self, side: Side) -> Generation | None:
+    def current(self, slot: str) -> Generation | None:
         """The generation shown in a column (the latest one, after regenerations)."""
-        return next((g for g in self.generations if g.side == side and g.is_current), None)
+        return next((g for g in self.generations if g.slot == slot and g.is_current), None)
 
     def continuations_of(self, generation_id: int) -> list[Generation]:
         """Base-model continuations of a generation's prefix, oldest first."""
         return [g for g in self.generations if g.prefix_of_id == generation_id]
 
 
-class Generation(Base):
-    """One model's answer to one turn, with everything needed to reproduce it."""
+class Judgement(Base):
+    """A rater's verdict on one turn's answers: a ranking (ties allowed) or "all bad", optional
+    scores and a comment. A rater's later judgement of the same turn overwrites it."""
 
-    __tablename__ = "generations"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
-    side: Mapped[str] = mapped_column(String(1))
-    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
-    model_name: Mapped[str] = mapped_column(String(64))
-    model_kind: Mapped[str] = mapped_column(String(10))
-    served_model: Mapped[str] = mapped_column(String(256))
-    model_revision: Mapped[str | None] = mapped_column(String(128))
-    endpoint: Mapped[str] = mapped_column(String(300))
-    prompt_format: Mapped[str] = mapped_column(String(20))
-    # Exactly what the model received: raw text for base models, messages for chat models.
-    prompt_text: Mapped[str | None] = mapped_column(Text)
-    messages: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
-    params: Mapped[dict[str, Any]] = mapped_column(JSON)
-    seed: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default=GenerationStatus.PENDING)
-    text: Mapped[str] = mapped_column(Text, default="")
-    finish_reason: Mapped[str | None] = mapped_column(String(40))
-    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
-    completion_tokens: Mapped[int | None] = mapped_column(Integer)
-    ttft_ms: Mapped[float | None] = mapped_column(Float)
-    total_ms: Mapped[float | None] = mapped_column(Float)
-    error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Token view: [{token, logprob, top: [[token, logprob], ...], token_id}] (app.lens.TokenInfo),
-    # the answer's tokens without a final stop token; None when the server sent no logprobs.
-    tokens: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
-    # The exact string the model saw after its chat template (base: prompt_text), fetched on
-    # demand from the server's tokenizer, and its token count.
-    rendered_prompt: Mapped[str | None] = mapped_column(Text)
-    rendered_prompt_tokens: Mapped[int | None] = mapped_column(Integer)
-    # A prefix continuation (side "p"): which generation's first `prefix_tokens` tokens it
-    # continues; its prompt_text is the base context followed by that prefix.
-    prefix_of_id: Mapped[int | None] = mapped_column(
-        ForeignKey("generations.id", ondelete="CASCADE"), index=True
-    )
-    prefix_tokens: Mapped[int | None] = mapped_column(Integer)
-
-    turn: Mapped[Turn] = relationship(back_populates="generations")
-    token_shift: Mapped[TokenShiftAnalysis | None] = relationship(
-        back_populates="generation", cascade="all, delete-orphan", uselist=False, lazy="selectin"
-    )
-
-    @property
-    def finished(self) -> bool:
-        """True once the generation has ended, however it ended."""
-        return GenerationStatus(self.status).finished
-
-
-class TokenShiftAnalysis(Base):
-    """A chat answer scored token by token under a base model (URIAL's token shift).
-
-    One per generation: analysing again replaces it.
-    """
-
-    __tablename__ = "token_shift_analyses"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    generation_id: Mapped[int] = mapped_column(
-        ForeignKey("generations.id", ondelete="CASCADE"), unique=True
-    )
-    base_model: Mapped[str] = mapped_column(String(64))
-    base_served_model: Mapped[str] = mapped_column(String(256))
-    base_format: Mapped[str] = mapped_column(String(20))
-    # What preceded the answer in the scored prompt (the base format's rendering).
-    context_text: Mapped[str] = mapped_column(Text)
-    total_tokens: Mapped[int] = mapped_column(Integer)
-    shifted_ratio: Mapped[float] = mapped_column(Float)
-    marginal_ratio: Mapped[float] = mapped_column(Float)
-    # app.lens.ShiftAnalysis.to_json(): every token's rank, logprob and the base's top token.
-    analysis: Mapped[dict[str, Any]] = mapped_column(JSON)
-    elapsed_ms: Mapped[float | None] = mapped_column(Float)
-    requests: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-    generation: Mapped[Generation] = relationship(back_populates="token_shift")
-
-
-class Vote(Base):
-    """A rater's verdict on one turn; a rater's later vote on the same turn overwrites it."""
-
-    __tablename__ = "votes"
-    __table_args__ = (
-        UniqueConstraint("turn_id", "rater"),
-        CheckConstraint("winner IN ('a', 'b', 'tie', 'both_bad')", name="winner_valid"),
-        CheckConstraint("score_a IS NULL OR (score_a BETWEEN 1 AND 5)", name="score_a_range"),
-        CheckConstraint("score_b IS NULL OR (score_b BETWEEN 1 AND 5)", name="score_b_range"),
-    )
+    __tablename__ = "judgements"
+    __table_args__ = (UniqueConstraint("turn_id", "rater"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
-    # The exact answers judged, so regenerating later never changes what a vote meant.
-    generation_a_id: Mapped[int] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"))
-    generation_b_id: Mapped[int] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"))
     rater: Mapped[str] = mapped_column(String(64))
-    winner: Mapped[str] = mapped_column(String(10))
-    score_a: Mapped[int | None] = mapped_column(Integer)
-    score_b: Mapped[int | None] = mapped_column(Integer)
+    all_bad: Mapped[bool] = mapped_column(Boolean, default=False)
     comment: Mapped[str | None] = mapped_column(Text)
+    # True when the rater judged without knowing which model wrote which answer.
+    blind: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
-    turn: Mapped[Turn] = relationship(back_populates="votes")
+    turn: Mapped[Turn] = relationship(back_populates="judgements")
+    entries: Mapped[list[JudgementEntry]] = relationship(
+        order_by="JudgementEntry.slot", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    def entry(self, slot: str) -> JudgementEntry | None:
+        """What the judgement says of one slot's answer."""
+        return next((e for e in self.entries if e.slot == slot), None)
+
+    @property
+    def generation_ids(self) -> dict[str, int]:
+        """The exact answers judged, by slot."""
+        return {e.slot: e.generation_id for e in self.entries}
+
+
+class JudgementEntry(Base):
+    """One judged answer: which generation, where it was shown, its rank (1 = best; equal
+    ranks are ties; null when all were bad) and its optional 1-5 score."""
+
+    __tablename__ = "judgement_entries"
+    __table_args__ = (
+        UniqueConstraint("judgement_id", "slot"),
+        CheckConstraint("score IS NULL OR (score BETWEEN 1 AND 5)", name="score_range"),
+        CheckConstraint("rank IS NULL OR rank >= 1", name="rank_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    judgement_id: Mapped[int] = mapped_column(
+        ForeignKey("judgements.id", ondelete="CASCADE"), index=True
+    )
+    slot: Mapped[str] = mapped_column(String(1))
+    # The exact answer judged, so regenerating later never changes what a judgement meant.
+    generation_id: Mapped[int] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    rank: Mapped[int | None] = mapped_column(Integer)
+    score: Mapped[int | None] = mapped_column(Integer)

@@ -4,59 +4,52 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import escape
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse
 
 from app.comparisons import forms
-from app.comparisons.models import Conversation, Generation, Side, Turn
+from app.comparisons.deps import ServiceDep
+from app.comparisons.models import MAX_MODELS, SLOTS, Conversation
+from app.comparisons.queries import conversation_id_of_turn, load_conversation, load_turn
 from app.comparisons.views import TurnView, conversation_views
 from app.config import ModelKind
 from app.errors import NotFound
 from app.generation.params import SamplingParams
 from app.generation.prompts import BaseFormat
-from app.web.deps import ServiceDep, State
+from app.generation.records import Generation
+from app.lens.queries import analyses_of
+from app.web.deps import State
+from app.web.pages import csrf, rater_of, remember_rater, render
 from app.web.templating import templates
 
 # Keep-alive pings stop proxies from closing a quiet stream; a turn waits at most this long idle.
 PING_SECONDS = 15
 
 
-async def verify_csrf(request: Request, state: State) -> None:
-    """Every state-changing page request must carry this browser's CSRF token."""
-    await state.csrf.verify(request)
-
-
 router = APIRouter(include_in_schema=False)
+
+
+async def views_for(
+    session: AsyncSession, state: State, conversation: Conversation, rater: str | None
+) -> list[TurnView]:
+    """Every turn drawn as this rater may see it, with the answers' stored analyses."""
+    ids = [g.id for turn in conversation.turns for g in turn.generations]
+    analyses = await analyses_of(session, ids)
+    return conversation_views(conversation, state.runner, rater, base_names(state), analyses)
 
 
 def base_names(state: State) -> tuple[str, ...]:
     """The base models the token lens may score or continue a chat answer with."""
-    return state.models.names_of_kind(ModelKind.BASE)
+    return state.base_model_names()
 
 
-csrf = [Depends(verify_csrf)]
-
-
-def render(request: Request, state: State, name: str, context: dict[str, Any]) -> HTMLResponse:
-    """A full page, carrying the CSRF token that its htmx requests send back."""
-    cookie, is_new = state.csrf.browser_cookie(request)
-    context = {
-        **context,
-        "csrf_token": state.csrf.token_for(cookie),
-        "models": state.models.models,
-        "notice": state.notice,
-        "model_problems": state.model_problems(),
-    }
-    response = templates.TemplateResponse(request, name, context)
-    if is_new:
-        state.csrf.set_cookie(response, cookie)
-    return response
+# A column's text offset when a stream (re)connects.
+Offset = Annotated[int, Query(ge=0, le=10**9)]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -64,6 +57,7 @@ async def index(request: Request, state: State, service: ServiceDep) -> HTMLResp
     """Start a comparison; recent conversations below."""
     models = state.models
     base, chat = models.first_of_kind(ModelKind.BASE), models.first_of_kind(ModelKind.CHAT)
+    defaults = [(base or models.models[0]).name, (chat or models.models[-1]).name]
     return render(
         request,
         state,
@@ -72,8 +66,8 @@ async def index(request: Request, state: State, service: ServiceDep) -> HTMLResp
             "recent": await service.recent_conversations(20),
             "defaults": SamplingParams(),
             "base_formats": list(BaseFormat),
-            "default_a": (base or models.models[0]).name,
-            "default_b": (chat or models.models[-1]).name,
+            # One picker per possible column; the first two are preselected, the rest optional.
+            "picks": defaults + [""] * (MAX_MODELS - len(defaults)),
         },
     )
 
@@ -103,7 +97,7 @@ async def conversation_page(
 ) -> HTMLResponse:
     """A conversation as it was: answers, votes and settings; the latest turn may still stream."""
     conversation = await service.get_conversation(conversation_id)
-    views = conversation_views(conversation, state.runner, base_names(state))
+    views = await views_for(service.session, state, conversation, rater_of(request))
     latest_params = SamplingParams.model_validate(conversation.turns[-1].params)
     return render(
         request,
@@ -121,17 +115,21 @@ async def add_turn(
     data = forms.turn_input(await request.form())
     turn = await service.continue_conversation(conversation_id, data)
     conversation = await service.get_conversation(conversation_id)
-    views = conversation_views(conversation, state.runner, base_names(state))
+    views = await views_for(service.session, state, conversation, rater_of(request))
     return templates.TemplateResponse(
         request, "_new_turn.html", {"view": views[-1], "previous": views[-2], "turn": turn}
     )
 
 
 @router.post("/turns/{turn_id}/stop", dependencies=csrf)
-async def stop_turn(turn_id: int, service: ServiceDep) -> Response:
-    """Stop both columns; each keeps its partial text, marked cancelled."""
+async def stop_turn(turn_id: int, request: Request, service: ServiceDep) -> Response:
+    """Stop every column (or the one named by `slot`); each keeps its partial text."""
     turn = await service.get_turn(turn_id)
-    service.stop(turn)
+    conversation = await service.get_conversation(turn.conversation_id)
+    slot = (await request.form()).get("slot")
+    if slot is not None and conversation.participant(str(slot)) is None:
+        raise NotFound(f"choose a column among {conversation.slots}")
+    service.stop(conversation, turn, None if slot is None else [str(slot)])
     return Response(status_code=204)
 
 
@@ -139,32 +137,42 @@ async def stop_turn(turn_id: int, service: ServiceDep) -> Response:
 async def regenerate(
     turn_id: int, request: Request, state: State, service: ServiceDep
 ) -> HTMLResponse:
-    """Run one side (or both) again with the same prompt and settings."""
+    """Run one column (or all of them) again with the same prompt and settings."""
     form = await request.form()
-    side = form.get("side")
-    sides = [Side.A, Side.B] if side == "both" else [Side(side)] if side in ("a", "b") else None
-    if sides is None:
-        raise NotFound("choose side a, b or both")
     turn = await service.get_turn(turn_id)
-    await service.regenerate(turn.conversation_id, turn.number, sides)
     conversation = await service.get_conversation(turn.conversation_id)
-    view = conversation_views(conversation, state.runner, base_names(state))[-1]
+    choice = str(form.get("slot") or form.get("side") or "")
+    slots = conversation.slots if choice in ("all", "both") else [choice]
+    await service.regenerate(turn.conversation_id, turn.number, slots)
+    conversation = await service.get_conversation(turn.conversation_id)
+    view = (await views_for(service.session, state, conversation, rater_of(request)))[-1]
     return templates.TemplateResponse(request, "_turn.html", {"view": view})
 
 
 @router.post("/turns/{turn_id}/vote", response_class=HTMLResponse, dependencies=csrf)
 async def vote(turn_id: int, request: Request, state: State, service: ServiceDep) -> HTMLResponse:
-    """Record the vote and show the footer with it."""
+    """Record the judgement and show it; a blind conversation shows its names from now on."""
     turn = await service.get_turn(turn_id)
     data = forms.vote_input(await request.form())
     data = data.model_copy(update={"turn": turn.number})
-    await service.vote(turn.conversation_id, data)
+    await service.judge(turn.conversation_id, data)
     conversation = await service.get_conversation(turn.conversation_id)
-    views = conversation_views(conversation, state.runner, base_names(state))
+    views = await views_for(service.session, state, conversation, data.rater)
     view = next(v for v in views if v.turn.id == turn_id)
-    return templates.TemplateResponse(
-        request, "_turn_footer.html", {"view": view, "saved_rater": data.rater}
-    )
+    if conversation.blind:
+        # Reveal in place: the whole conversation is drawn again with the names.
+        response = templates.TemplateResponse(
+            request,
+            "_conversation_body.html",
+            {"conversation": conversation, "turns": views, "saved_rater": data.rater,
+             "saved_turn": turn_id},
+        )  # fmt: skip
+    else:
+        response = templates.TemplateResponse(
+            request, "_turn_footer.html", {"view": view, "saved_rater": data.rater}
+        )
+    remember_rater(response, data.rater)
+    return response
 
 
 @router.get("/turns/{turn_id}/events")
@@ -172,34 +180,37 @@ async def turn_events(
     turn_id: int,
     request: Request,
     state: State,
-    a: int = 0,
-    b: int = 0,
+    a: Offset = 0,
+    b: Offset = 0,
+    c: Offset = 0,
+    d: Offset = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
-    """Stream both columns of a turn: coalesced text deltas, then each final column, then done."""
-    offsets = {"a": max(a, 0), "b": max(b, 0)}
-    if last_event_id and last_event_id.count(":") == 1:
-        first, second = last_event_id.split(":")
-        if first.isdigit() and second.isdigit():
-            offsets = {"a": int(first), "b": int(second)}
+    """Stream every column of a turn: coalesced text deltas, then each final column, then done."""
     async with state.sessions() as session:
-        turn = await session.scalar(
-            select(Turn).where(Turn.id == turn_id).options(selectinload(Turn.generations))
-        )
-    if turn is None:
-        raise NotFound(f"no turn {turn_id}")
-    generation_ids = {
-        side.value: g.id for side in (Side.A, Side.B) if (g := turn.current(side)) is not None
-    }
+        turn = await load_turn(session, turn_id)
+    slots = [slot for slot in SLOTS if turn.current(slot) is not None]
+    given = {"a": a, "b": b, "c": c, "d": d}
+    offsets = {slot: given[slot] for slot in slots}
+    # A reconnecting EventSource sends the id of the last event it saw: one offset per column.
+    resumed = (last_event_id or "").split(":")
+    if len(resumed) == len(slots) and all(x.isdigit() and len(x) < 12 for x in resumed):
+        offsets = {slot: int(x) for slot, x in zip(slots, resumed, strict=True)}
+    generation_ids = {slot: g.id for slot in slots if (g := turn.current(slot)) is not None}
     return EventSourceResponse(
-        _turn_event_stream(state, turn_id, generation_ids, offsets), ping=PING_SECONDS
+        _turn_event_stream(state, turn_id, generation_ids, offsets, rater_of(request)),
+        ping=PING_SECONDS,
     )
 
 
 async def _turn_event_stream(
-    state: State, turn_id: int, generation_ids: dict[str, int], offsets: dict[str, int]
+    state: State,
+    turn_id: int,
+    generation_ids: dict[str, int],
+    offsets: dict[str, int],
+    rater: str | None,
 ) -> AsyncIterator[dict[str, str]]:
-    """Yield SSE events until both sides are stored as finished."""
+    """Yield SSE events until every column is stored as finished."""
     pending = dict(generation_ids)
     seen_live: set[str] = set()
     flush = state.settings.stream_flush_seconds
@@ -212,7 +223,7 @@ async def _turn_event_stream(
         return {
             "event": f"delta-{side}",
             "data": str(escape(new_text)),
-            "id": f"{offsets['a']}:{offsets['b']}",
+            "id": ":".join(str(offset) for offset in offsets.values()),
         }
 
     while pending:
@@ -230,7 +241,7 @@ async def _turn_event_stream(
                 # the deltas of a live stream always add up to the stored answer.
                 if side in seen_live and len(generation.text) > offsets[side]:
                     yield delta(side, generation.text)
-                view = await _load_view(state, turn_id)
+                view = await _load_view(state, turn_id, rater)
                 yield {"event": f"done-{side}", "data": _final_column(view, side)}
                 del pending[side]
         if pending:
@@ -239,30 +250,20 @@ async def _turn_event_stream(
             await asyncio.sleep(flush)
     # The view loaded for the last column to finish is already final: no third load for the footer.
     if view is None:
-        view = await _load_view(state, turn_id)
+        view = await _load_view(state, turn_id, rater)
     yield {"event": "turn-done", "data": _footer(view)}
 
 
-async def _load_view(state: State, turn_id: int) -> TurnView:
+async def _load_view(state: State, turn_id: int, rater: str | None) -> TurnView:
     async with state.sessions() as session:
-        turn = await session.scalar(select(Turn).where(Turn.id == turn_id))
-        if turn is None:
-            raise NotFound(f"no turn {turn_id}")
-        conversation = await session.scalar(
-            select(Conversation)
-            .where(Conversation.id == turn.conversation_id)
-            .options(
-                selectinload(Conversation.turns).selectinload(Turn.generations),
-                selectinload(Conversation.turns).selectinload(Turn.votes),
-            )
-        )
-    assert conversation is not None
-    views = conversation_views(conversation, state.runner, base_names(state))
+        conversation_id = await conversation_id_of_turn(session, turn_id)
+        conversation = await load_conversation(session, conversation_id)
+        views = await views_for(session, state, conversation, rater)
     return next(v for v in views if v.turn.id == turn_id)
 
 
-def _final_column(view: TurnView, side: str) -> str:
-    column = next(c for c in view.columns if c.side == side)
+def _final_column(view: TurnView, slot: str) -> str:
+    column = next(c for c in view.columns if c.slot == slot)
     return templates.get_template("_column.html").render(view=view, column=column)
 
 

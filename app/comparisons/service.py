@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
-from app.comparisons.models import Conversation, Generation, Side, Turn, Vote
+from app.comparisons import judging, queries
+from app.comparisons.models import (
+    MAX_MODELS,
+    MIN_MODELS,
+    SLOTS,
+    Conversation,
+    Judgement,
+    JudgementEntry,
+    Participant,
+    Turn,
+)
 from app.comparisons.schemas import ComparisonInput, TurnInput, VoteInput
 from app.config import ModelConfig, ModelKind, ModelsFile, Settings
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, NotFound
 from app.generation.client import GenerationRequest
 from app.generation.params import SamplingParams
-from app.generation.prompts import (
-    BaseFormat,
-    Exchange,
-    render_base_prompt,
-    render_chat_messages,
-)
+from app.generation.prompts import BaseFormat, Exchange, render_base_prompt, render_chat_messages
+from app.generation.records import Generation, GenerationStatus
 from app.generation.runner import GenerationRunner
 
 TITLE_CHARS = 80
@@ -28,7 +34,11 @@ TITLE_CHARS = 80
 
 @dataclass
 class ComparisonService:
-    """Creates turns, starts both generations, records votes; the caller's session commits."""
+    """Creates turns, starts every model on them, records judgements.
+
+    Methods that change state commit before they return (a 2xx means committed) or leave
+    the commit to the request's session; generations start only after their rows commit.
+    """
 
     session: AsyncSession
     models: ModelsFile
@@ -36,130 +46,144 @@ class ComparisonService:
     settings: Settings
 
     async def start_conversation(self, data: ComparisonInput) -> Turn:
-        """Create a conversation and its first turn, and start both models on it."""
-        model_a, model_b = self._pick_models(data.models)
+        """Create a conversation and its first turn, and start every model on it."""
+        picked = self._pick_models(data.models)
         system = (data.system or "").strip() or None
         if system is not None and len(system) > self.settings.max_system_chars:
             raise InvalidInput(
                 f"system prompt is too long ({len(system)} > {self.settings.max_system_chars})"
             )
         self._check_prompt(data.prompt)
+        if data.blind:
+            # Blind: the models take the slots in a random order, so that neither a slot letter
+            # nor a column position says which model is which.
+            picked = random.sample(picked, len(picked))
         conversation = Conversation(
             title=_title(data.prompt),
             system_prompt=system,
             base_format=data.base_format.value,
-            model_a=model_a.name,
-            kind_a=model_a.kind.value,
-            model_b=model_b.name,
-            kind_b=model_b.kind.value,
+            blind=data.blind,
         )
+        conversation.participants = [
+            Participant(slot=slot, position=i, model_name=m.name, model_kind=m.kind.value)
+            for i, (slot, m) in enumerate(zip(SLOTS, picked, strict=False))
+        ]
         conversation.turns = []
         self.session.add(conversation)
         return await self._add_turn(conversation, data)
 
     async def continue_conversation(self, conversation_id: str, data: TurnInput) -> Turn:
-        """Add a follow-up turn once both answers to the previous one are complete."""
+        """Add a follow-up turn once every answer to the previous one is complete."""
         self._check_prompt(data.prompt)
         conversation = await self.get_conversation(conversation_id)
         latest = conversation.turns[-1]
-        if not all(g.finished for g in _current_pair(latest)):
-            raise Conflict(
-                "wait until both answers are complete (or stop them) before following up"
-            )
+        if not all(g.finished for g in current_generations(conversation, latest)):
+            raise Conflict("wait until every answer is complete (or stop them) before following up")
         conversation.updated_at = utcnow()
         return await self._add_turn(conversation, data)
 
-    async def regenerate(self, conversation_id: str, turn_number: int, sides: list[Side]) -> Turn:
-        """Run one or both sides of the latest turn again with the same prompt and settings."""
+    async def regenerate(self, conversation_id: str, turn_number: int, slots: list[str]) -> Turn:
+        """Run some columns of the latest turn again with the same prompt and settings."""
         conversation = await self.get_conversation(conversation_id)
         turn = _turn(conversation, turn_number)
         if turn is not conversation.turns[-1]:
             raise Conflict("only the latest turn can be regenerated")
-        if not all(g.finished for g in _current_pair(turn)):
-            raise Conflict("stop the running answers before regenerating")
-        history = side_history(conversation, before=turn.number)
+        unknown = [s for s in slots if conversation.participant(s) is None]
+        if unknown or not slots:
+            raise NotFound(f"choose columns among {conversation.slots}")
+        if any(not g.finished for g in current_generations(conversation, turn, slots)):
+            raise Conflict("stop the running answer before regenerating it")
+        history = slot_history(conversation, before=turn.number)
         params = SamplingParams.model_validate(turn.params)
         started: list[tuple[Generation, GenerationRequest]] = []
-        for side in sides:
-            old = turn.current(side)
+        for slot in slots:
+            old = turn.current(slot)
             if old is not None:
                 old.is_current = False
-            started.append(self._new_generation(conversation, turn, side, history, params))
+            started.append(self._new_generation(conversation, turn, slot, history, params))
         await self._commit_and_start(turn, started)
         return turn
 
-    async def vote(self, conversation_id: str, data: VoteInput) -> Vote:
-        """Record a rater's verdict on a turn whose answers are both complete."""
+    async def judge(self, conversation_id: str, data: VoteInput) -> Judgement:
+        """Record a rater's judgement of a turn whose answers are all complete; the same rater
+        judging the turn again replaces the earlier judgement."""
         conversation = await self.get_conversation(conversation_id)
         number = data.turn or conversation.turns[-1].number
         turn = _turn(conversation, number)
         if turn is not conversation.turns[-1]:
             raise Conflict(f"turn {number} is closed: votes can change only until the next turn")
-        gen_a, gen_b = _current_pair(turn)
-        if not (gen_a.finished and gen_b.finished):
-            raise Conflict("both answers must be complete before voting")
+        answers = current_generations(conversation, turn)
+        if not all(g.finished for g in answers):
+            raise Conflict("every answer must be complete before voting")
+        slots = conversation.slots
+        ranks = self._ranks(data, slots)
+        scores = data.all_scores()
+        unknown = sorted(set(scores) - set(slots))
+        if unknown:
+            raise InvalidInput(f"scores: {unknown} are not answers of this turn ({slots})")
         comment = (data.comment or "").strip() or None
         if comment is not None and len(comment) > self.settings.max_comment_chars:
             raise InvalidInput(f"comment is too long (max {self.settings.max_comment_chars})")
-        vote = next((v for v in turn.votes if v.rater == data.rater), None)
-        if vote is None:
-            vote = Vote(turn=turn, rater=data.rater)
-            self.session.add(vote)
-        vote.generation_a_id = gen_a.id
-        vote.generation_b_id = gen_b.id
-        vote.winner = data.winner.value
-        vote.score_a = data.score_a
-        vote.score_b = data.score_b
-        vote.comment = comment
-        vote.updated_at = utcnow()
+        judged_before = any(j.rater == data.rater for t in conversation.turns for j in t.judgements)
+        judgement = next((j for j in turn.judgements if j.rater == data.rater), None)
+        if judgement is None:
+            judgement = Judgement(turn=turn, rater=data.rater)
+            judgement.entries = []
+            # Blind only if this rater had not yet seen the names (they show after judging).
+            judgement.blind = conversation.blind and not judged_before
+            self.session.add(judgement)
+        judgement.all_bad = all(rank is None for rank in ranks.values())
+        judgement.comment = comment
+        judgement.updated_at = utcnow()
+        judgement.entries.clear()
         await self.session.flush()
-        return vote
+        judgement.entries.extend(
+            JudgementEntry(
+                slot=participant.slot,
+                generation_id=generation.id,
+                position=participant.position,
+                rank=ranks[participant.slot],
+                score=scores.get(participant.slot),
+            )
+            for participant, generation in zip(conversation.participants, answers, strict=True)
+        )
+        await self.session.flush()
+        return judgement
 
-    def stop(self, turn: Turn) -> int:
-        """Cancel whatever is still generating for a turn."""
-        return self.runner.cancel_turn(turn.id)
+    def stop(
+        self, conversation: Conversation, turn: Turn, slots: Sequence[str] | None = None
+    ) -> int:
+        """Cancel whatever is still generating in a turn's columns (all, or these)."""
+        return self.runner.cancel(g.id for g in current_generations(conversation, turn, slots))
 
     async def get_conversation(self, conversation_id: str) -> Conversation:
-        """A conversation with its turns, generations and votes loaded."""
-        conversation = await self.session.scalar(
-            select(Conversation)
-            .where(Conversation.id == conversation_id)
-            .options(
-                selectinload(Conversation.turns).selectinload(Turn.generations),
-                selectinload(Conversation.turns).selectinload(Turn.votes),
-            )
-            .execution_options(populate_existing=True)
-        )
-        if conversation is None:
-            raise NotFound(f"no conversation {conversation_id!r}")
-        return conversation
+        """A conversation with its turns, generations and judgements loaded."""
+        return await queries.load_conversation(self.session, conversation_id)
 
     async def get_turn(self, turn_id: int) -> Turn:
-        """A turn with its generations."""
-        turn = await self.session.scalar(
-            select(Turn)
-            .where(Turn.id == turn_id)
-            .options(selectinload(Turn.generations), selectinload(Turn.votes))
-            .execution_options(populate_existing=True)
-        )
-        if turn is None:
-            raise NotFound(f"no turn {turn_id}")
-        return turn
+        """A turn with its generations and judgements."""
+        return await queries.load_turn(self.session, turn_id)
 
     async def recent_conversations(self, limit: int = 50) -> list[Conversation]:
         """The newest conversations first."""
-        result = await self.session.scalars(
-            select(Conversation).order_by(Conversation.created_at.desc()).limit(limit)
-        )
-        return list(result)
+        return await queries.recent_conversations(self.session, limit)
 
-    def _pick_models(self, names: list[str] | None) -> tuple[ModelConfig, ModelConfig]:
+    def _ranks(self, data: VoteInput, slots: list[str]) -> judging.Ranks:
+        if data.winner is not None:
+            return judging.ranks_from_winner(data.winner, slots)
+        if data.ranking is not None:
+            return judging.ranks_from_ranking(data.ranking, slots)
+        return dict.fromkeys(slots)
+
+    def _pick_models(self, names: list[str] | None) -> list[ModelConfig]:
         if names is None:
             base = self.models.first_of_kind(ModelKind.BASE)
             chat = self.models.first_of_kind(ModelKind.CHAT)
             if base is None or chat is None:
                 raise InvalidInput("name two models: the models file lacks a base or a chat model")
-            return base, chat
+            return [base, chat]
+        if not MIN_MODELS <= len(names) <= MAX_MODELS:
+            raise InvalidInput(f"choose {MIN_MODELS} to {MAX_MODELS} models, not {len(names)}")
         picked = []
         for name in names:
             model = self.models.get(name)
@@ -167,7 +191,7 @@ class ComparisonService:
                 known = ", ".join(m.name for m in self.models.models)
                 raise InvalidInput(f"unknown model {name!r} (configured: {known})")
             picked.append(model)
-        return picked[0], picked[1]
+        return picked
 
     def _check_prompt(self, prompt: str) -> None:
         if not prompt.strip():
@@ -185,14 +209,14 @@ class ComparisonService:
             raise InvalidInput(f"max_tokens is at most {limit}")
         params = params.with_seed()
         number = len(conversation.turns) + 1
-        history = side_history(conversation, before=number)
+        history = slot_history(conversation, before=number)
         turn = Turn(number=number, prompt=data.prompt, params=params.model_dump())
         turn.generations = []
-        turn.votes = []
+        turn.judgements = []
         conversation.turns.append(turn)
         started = [
-            self._new_generation(conversation, turn, side, history, params)
-            for side in (Side.A, Side.B)
+            self._new_generation(conversation, turn, slot, history, params)
+            for slot in conversation.slots
         ]
         await self._commit_and_start(turn, started)
         return turn
@@ -201,21 +225,22 @@ class ComparisonService:
         self,
         conversation: Conversation,
         turn: Turn,
-        side: Side,
-        history: dict[Side, list[Exchange]],
+        slot: str,
+        history: dict[str, list[Exchange]],
         params: SamplingParams,
     ) -> tuple[Generation, GenerationRequest]:
         """A pending generation row and the exact request that will produce it."""
-        name = conversation.model_a if side is Side.A else conversation.model_b
-        model = self.models.get(name)
+        participant = conversation.participant(slot)
+        assert participant is not None
+        model = self.models.get(participant.model_name)
         if model is None:
-            raise Conflict(f"model {name!r} is no longer configured")
+            raise Conflict(f"model {participant.model_name!r} is no longer configured")
         if model.kind is ModelKind.BASE:
             fmt = BaseFormat(conversation.base_format)
             rendered = render_base_prompt(
                 fmt,
                 turn.prompt,
-                history[side],
+                history[slot],
                 conversation.system_prompt,
                 self.settings.urial_file,
             )
@@ -227,7 +252,7 @@ class ComparisonService:
             )
             prompt_format = fmt.value
         else:
-            messages = render_chat_messages(turn.prompt, history[side], conversation.system_prompt)
+            messages = render_chat_messages(turn.prompt, history[slot], conversation.system_prompt)
             request = GenerationRequest(
                 model,
                 params.request_fields(),
@@ -236,7 +261,7 @@ class ComparisonService:
             )
             prompt_format = "chat"
         generation = Generation(
-            side=side.value,
+            slot=slot,
             is_current=True,
             model_name=model.name,
             model_kind=model.kind.value,
@@ -248,7 +273,7 @@ class ComparisonService:
             messages=request.messages,
             params=request.sampling,
             seed=params.seed,
-            status="pending",
+            status=GenerationStatus.PENDING,
             text="",
         )
         turn.generations.append(generation)
@@ -275,20 +300,28 @@ def _turn(conversation: Conversation, number: int) -> Turn:
     return turn
 
 
-def _current_pair(turn: Turn) -> tuple[Generation, Generation]:
-    gen_a, gen_b = turn.current(Side.A), turn.current(Side.B)
-    if gen_a is None or gen_b is None:
-        raise Conflict(f"turn {turn.number} has no answers")
-    return gen_a, gen_b
+def current_generations(
+    conversation: Conversation, turn: Turn, slots: Sequence[str] | None = None
+) -> list[Generation]:
+    """The answers now shown in a turn's columns, in column order (or of these slots)."""
+    answers = []
+    for slot in conversation.slots:
+        if slots is not None and slot not in slots:
+            continue
+        generation = turn.current(slot)
+        if generation is None:
+            raise Conflict(f"turn {turn.number} has no answer in column {slot}")
+        answers.append(generation)
+    return answers
 
 
-def side_history(conversation: Conversation, before: int) -> dict[Side, list[Exchange]]:
-    """Each side's own view of the earlier turns: the prompts and its own answers."""
-    history: dict[Side, list[Exchange]] = {Side.A: [], Side.B: []}
+def slot_history(conversation: Conversation, before: int) -> dict[str, list[Exchange]]:
+    """Each column's own view of the earlier turns: the prompts and its own answers."""
+    history: dict[str, list[Exchange]] = {slot: [] for slot in conversation.slots}
     for turn in conversation.turns:
         if turn.number >= before:
             break
-        for side in (Side.A, Side.B):
-            generation = turn.current(side)
-            history[side].append(Exchange(turn.prompt, generation.text if generation else ""))
+        for slot in conversation.slots:
+            generation = turn.current(slot)
+            history[slot].append(Exchange(turn.prompt, generation.text if generation else ""))
     return history

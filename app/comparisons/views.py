@@ -1,63 +1,97 @@
-"""What the templates need to draw a turn: current answers, live text, and what may be done next."""
+"""What the templates and the API show of a comparison: columns in display order, their labels
+(model names, or "Model 1, 2, ..." while a blind comparison is unjudged), live text, and what
+may be done next. Blind mode lives here alone."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-from app.comparisons.models import Conversation, Generation, Side, Turn, Vote
+from app.comparisons.models import Conversation, Judgement, Participant, Turn
+from app.generation.records import Generation
 from app.generation.runner import GenerationRunner
+
+
+def revealed_to(conversation: Conversation, rater: str | None) -> bool:
+    """Whether names may be shown: always, unless blind and this rater has judged nothing yet."""
+    if not conversation.blind:
+        return True
+    if not rater:
+        return False
+    return any(j.rater == rater for t in conversation.turns for j in t.judgements)
+
+
+def label(participant: Participant, revealed: bool) -> str:
+    """A column's display name."""
+    return participant.model_name if revealed else f"Model {participant.position + 1}"
 
 
 @dataclass(frozen=True)
 class ColumnView:
-    """One column: a generation and the text to show now (live text while it runs)."""
+    """One column: its slot, label, a generation and the text to show now (live while running)."""
 
-    side: str
+    slot: str
+    position: int
+    label: str
     generation: Generation
     text: str
+    revealed: bool
 
     @property
     def streaming(self) -> bool:
         """True while the model may still add text."""
         return not self.generation.finished
 
+    @property
+    def side(self) -> str:
+        """The slot (the name older templates and tests use)."""
+        return self.slot
+
 
 @dataclass(frozen=True)
 class TurnView:
-    """A turn as drawn: both columns, whether it is the latest, and its votes."""
+    """A turn as drawn: its columns, whether it is the latest, and its judgements."""
 
     conversation: Conversation
     turn: Turn
     columns: list[ColumnView]
     is_latest: bool
+    revealed: bool
     # Base models that the token lens may score or continue a chat answer with.
     base_models: tuple[str, ...] = ()
+    # Stored token-shift analyses of the answers, by generation id (drawn by the lens).
+    analyses: Mapping[int, object] = field(default_factory=dict)
 
     @property
     def streaming(self) -> bool:
-        """True while either column is still generating."""
+        """True while any column is still generating."""
         return any(c.streaming for c in self.columns)
 
     @property
     def events_url(self) -> str:
         """The SSE stream for this turn, resuming after the text already drawn."""
-        offsets = "&".join(f"{c.side}={len(c.text)}" for c in self.columns)
+        offsets = "&".join(f"{c.slot}={len(c.text)}" for c in self.columns)
         return f"/turns/{self.turn.id}/events?{offsets}"
 
     @property
-    def can_vote(self) -> bool:
-        """Votes are open on the latest turn once both answers are complete."""
-        return self.is_latest and not self.streaming and len(self.columns) == 2
+    def n(self) -> int:
+        """How many answers the turn has."""
+        return len(self.columns)
 
     @property
-    def current_votes(self) -> list[Vote]:
-        """Votes on the answers now shown (a regenerated answer starts without votes)."""
-        ids = {c.side: c.generation.id for c in self.columns}
-        return [
-            v
-            for v in self.turn.votes
-            if v.generation_a_id == ids.get("a") and v.generation_b_id == ids.get("b")
-        ]
+    def can_vote(self) -> bool:
+        """Votes are open on the latest turn once every answer is complete."""
+        return self.is_latest and not self.streaming and self.n >= 2
+
+    @property
+    def current_votes(self) -> list[Judgement]:
+        """Judgements of the answers now shown (a regenerated answer starts without any)."""
+        ids = {c.slot: c.generation.id for c in self.columns}
+        return [j for j in self.turn.judgements if j.generation_ids == ids]
+
+    def label_of(self, slot: str) -> str:
+        """The display name of a slot's column."""
+        return next((c.label for c in self.columns if c.slot == slot), slot)
 
 
 def turn_view(
@@ -65,26 +99,42 @@ def turn_view(
     turn: Turn,
     runner: GenerationRunner,
     is_latest: bool,
+    revealed: bool,
     base_models: tuple[str, ...] = (),
+    analyses: Mapping[int, object] | None = None,
 ) -> TurnView:
     """Build the view of one turn, taking running text from the runner."""
     columns = []
-    for side in (Side.A, Side.B):
-        generation = turn.current(side)
+    for participant in conversation.participants:
+        generation = turn.current(participant.slot)
         if generation is None:
             continue
         live = runner.snapshot(generation.id)
         text = live.text if live is not None else generation.text
-        columns.append(ColumnView(side.value, generation, text))
-    return TurnView(conversation, turn, columns, is_latest, base_models)
+        columns.append(
+            ColumnView(
+                participant.slot,
+                participant.position,
+                label(participant, revealed),
+                generation,
+                text,
+                revealed,
+            )
+        )
+    return TurnView(conversation, turn, columns, is_latest, revealed, base_models, analyses or {})
 
 
 def conversation_views(
-    conversation: Conversation, runner: GenerationRunner, base_models: tuple[str, ...] = ()
+    conversation: Conversation,
+    runner: GenerationRunner,
+    rater: str | None = None,
+    base_models: tuple[str, ...] = (),
+    analyses: Mapping[int, object] | None = None,
 ) -> list[TurnView]:
-    """Every turn of a conversation, oldest first."""
+    """Every turn of a conversation, oldest first, as this rater may see it."""
+    revealed = revealed_to(conversation, rater)
     last = len(conversation.turns) - 1
     return [
-        turn_view(conversation, turn, runner, i == last, base_models)
+        turn_view(conversation, turn, runner, i == last, revealed, base_models, analyses)
         for i, turn in enumerate(conversation.turns)
     ]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from app.exports.judgements import stream_judgements_jsonl
 from app.exports.ratings import stream_ratings_csv
 from app.exports.token_shift import stream_token_shift_jsonl
 from app.web.deps import State
@@ -22,10 +23,16 @@ def _attachment(name: str, extension: str) -> dict[str, str]:
 @router.get(
     "/ratings.csv",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "One row per vote (RFC 4180)"}},
+    responses={
+        200: {
+            "content": {"text/csv": {}},
+            "description": "One row per rated pair of answers (RFC 4180)",
+        }
+    },
 )
 async def ratings_csv(state: State) -> StreamingResponse:
-    """Every vote with its prompt, both answers, models, settings and shifted ratios, as CSV."""
+    """Every rated pair (a judgement of n answers gives n(n-1)/2 rows) with its prompt, both
+    answers, models, settings and shifted ratios, as CSV."""
     return StreamingResponse(
         stream_ratings_csv(state.sessions),
         media_type="text/csv; charset=utf-8",
@@ -50,4 +57,24 @@ async def token_shift_jsonl(state: State) -> StreamingResponse:
         stream_token_shift_jsonl(state.sessions),
         media_type="application/x-ndjson; charset=utf-8",
         headers=_attachment("token-shift", "jsonl"),
+    )
+
+
+@router.get(
+    "/judgements.jsonl",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"application/x-ndjson": {}},
+            "description": "One JSON object per line, per judgement, with its full ranking",
+        }
+    },
+)
+async def judgements_jsonl(state: State) -> StreamingResponse:
+    """Every judgement: rater, ranking (or all bad), and each judged answer with its model,
+    slot, position, rank, score, what it was sent and what it said."""
+    return StreamingResponse(
+        stream_judgements_jsonl(state.sessions),
+        media_type="application/x-ndjson; charset=utf-8",
+        headers=_attachment("judgements", "jsonl"),
     )

@@ -1,4 +1,5 @@
-"""The ratings CSV: one row per vote, streamed from the database in chunks (memory stays flat)."""
+"""The ratings CSV: one row per rated PAIR of answers (a judgement of n answers gives
+n(n-1)/2 rows), streamed from the database in chunks (memory stays flat)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,17 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
-from app.comparisons.models import Conversation, Generation, TokenShiftAnalysis, Turn, Vote
+from app.comparisons.judging import pair_outcome, pairs
+from app.comparisons.models import Conversation, Judgement, JudgementEntry, Participant, Turn
+from app.exports.cells import neutralise
+from app.generation.records import Generation
+from app.lens.models import TokenShiftAnalysis
 
 COLUMNS = [
     "vote_id", "voted_at", "rater", "conversation_id", "turn", "system", "prompt", "history_json",
@@ -21,106 +26,120 @@ COLUMNS = [
     "temperature", "top_p", "top_k", "max_tokens", "seed", "stop",
     "finish_reason_a", "finish_reason_b", "completion_tokens_a", "completion_tokens_b",
     "shifted_ratio_a", "shifted_ratio_b",
+    # Since N-way comparisons: which judgement and columns a pair came from, where each
+    # answer was shown, whether the rater judged blind, and how many answers were judged.
+    "judgement_id", "slot_a", "slot_b", "position_a", "position_b", "blind", "n_models",
 ]  # fmt: skip
 
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_ROWS = 1000
 
 
-def neutralise(cell: str) -> str:
-    """Prefix a would-be formula with an apostrophe so spreadsheets show it as text."""
-    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
-
-
-def _generation_columns(table: Any, prefix: str) -> list[Any]:
-    """The few columns of a generation the export needs, as plain values (no ORM objects)."""
-    return [
-        table.text.label(f"{prefix}_text"),
-        table.prompt_text.label(f"{prefix}_prompt_text"),
-        table.messages.label(f"{prefix}_messages"),
-        table.finish_reason.label(f"{prefix}_finish_reason"),
-        table.completion_tokens.label(f"{prefix}_completion_tokens"),
-    ]
-
-
 def _statement() -> Any:
-    """Every turn in conversation order, with its current answers and each vote's judged answers."""
-    current_a, current_b = aliased(Generation), aliased(Generation)
-    judged_a, judged_b = aliased(Generation), aliased(Generation)
-    # The token-shift analyses of the judged answers (at most one each), for their ratios.
-    shift_a, shift_b = aliased(TokenShiftAnalysis), aliased(TokenShiftAnalysis)
+    """Every judged answer (one row per judgement entry) with its turn, model and analysis."""
     return (
         select(
             Conversation.id.label("conversation_id"),
             Conversation.system_prompt,
-            Conversation.model_a,
-            Conversation.kind_a,
-            Conversation.model_b,
-            Conversation.kind_b,
             Turn.id.label("turn_id"),
             Turn.number,
             Turn.prompt,
             Turn.params,
-            current_a.text.label("current_a_text"),
-            current_b.text.label("current_b_text"),
-            Vote.id.label("vote_id"),
-            Vote.updated_at,
-            Vote.rater,
-            Vote.winner,
-            Vote.score_a,
-            Vote.score_b,
-            Vote.comment,
-            *_generation_columns(judged_a, "a"),
-            *_generation_columns(judged_b, "b"),
-            shift_a.shifted_ratio.label("a_shifted_ratio"),
-            shift_b.shifted_ratio.label("b_shifted_ratio"),
+            Judgement.id.label("judgement_id"),
+            Judgement.updated_at,
+            Judgement.rater,
+            Judgement.all_bad,
+            Judgement.comment,
+            Judgement.blind,
+            JudgementEntry.slot,
+            JudgementEntry.position,
+            JudgementEntry.rank,
+            JudgementEntry.score,
+            Participant.model_name,
+            Participant.model_kind,
+            Generation.text,
+            Generation.prompt_text,
+            Generation.messages,
+            Generation.finish_reason,
+            Generation.completion_tokens,
+            TokenShiftAnalysis.shifted_ratio,
         )
+        .join(Turn, Judgement.turn_id == Turn.id)
         .join(Conversation, Turn.conversation_id == Conversation.id)
-        .outerjoin(
-            current_a,
-            and_(current_a.turn_id == Turn.id, current_a.side == "a", current_a.is_current),
+        .join(JudgementEntry, JudgementEntry.judgement_id == Judgement.id)
+        .join(
+            Participant,
+            and_(
+                Participant.conversation_id == Conversation.id,
+                Participant.slot == JudgementEntry.slot,
+            ),
         )
-        .outerjoin(
-            current_b,
-            and_(current_b.turn_id == Turn.id, current_b.side == "b", current_b.is_current),
+        .join(Generation, Generation.id == JudgementEntry.generation_id)
+        .outerjoin(TokenShiftAnalysis, TokenShiftAnalysis.generation_id == Generation.id)
+        .order_by(
+            Conversation.created_at,
+            Conversation.id,
+            Turn.number,
+            Judgement.id,
+            JudgementEntry.slot,
         )
-        .outerjoin(Vote, Vote.turn_id == Turn.id)
-        .outerjoin(judged_a, judged_a.id == Vote.generation_a_id)
-        .outerjoin(judged_b, judged_b.id == Vote.generation_b_id)
-        .outerjoin(shift_a, shift_a.generation_id == judged_a.id)
-        .outerjoin(shift_b, shift_b.generation_id == judged_b.id)
-        .order_by(Conversation.created_at, Conversation.id, Turn.number, Vote.id)
         .execution_options(yield_per=CHUNK_ROWS)
     )
 
 
-class _HistoryTracker:
-    """The earlier turns of the conversation being streamed (only one is held at a time)."""
+@dataclass
+class _Judged:
+    """One judgement's rows, gathered as they stream past (at most four entries)."""
 
-    def __init__(self) -> None:
-        self.conversation_id: str | None = None
-        self.turns: list[dict[str, str]] = []
-        self._last_turn_id: int | None = None
-        self._pending: dict[str, str] = {}
-        self._json = "[]"
+    first: Row[Any]
+    entries: dict[str, Row[Any]]
 
-    def before(self, row: Row[Any]) -> str:
-        """The history_json for this row's turn, then remember the turn for the ones after it."""
-        if row.conversation_id != self.conversation_id:
-            self.conversation_id, self.turns, self._last_turn_id = row.conversation_id, [], None
-            self._json = "[]"
-        if row.turn_id != self._last_turn_id:
-            if self._last_turn_id is not None:
-                self.turns.append(self._pending)
-                self._json = json.dumps(self.turns, ensure_ascii=False)
-            self._pending = {
-                "prompt": row.prompt,
-                "response_a": row.current_a_text or "",
-                "response_b": row.current_b_text or "",
-            }
-            self._last_turn_id = row.turn_id
-        return self._json
+
+class _History:
+    """The earlier turns of the conversation being exported: their prompts and the current
+    answers per column, read once per conversation and only when a later turn is judged."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._conversation_id: str | None = None
+        self._turns: list[tuple[int, str, dict[str, str]]] = []
+
+    async def json(self, conversation_id: str, number: int, slot_a: str, slot_b: str) -> str:
+        """history_json for a pair of columns at a turn: each earlier turn's prompt and answers."""
+        if number == 1:
+            return "[]"
+        if conversation_id != self._conversation_id:
+            self._conversation_id = conversation_id
+            self._turns = await self._load(conversation_id)
+        return json.dumps(
+            [
+                {
+                    "prompt": prompt,
+                    "response_a": answers.get(slot_a, ""),
+                    "response_b": answers.get(slot_b, ""),
+                }
+                for turn_number, prompt, answers in self._turns
+                if turn_number < number
+            ],
+            ensure_ascii=False,
+        )
+
+    async def _load(self, conversation_id: str) -> list[tuple[int, str, dict[str, str]]]:
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Turn.number, Turn.prompt, Generation.slot, Generation.text)
+                .outerjoin(
+                    Generation,
+                    and_(Generation.turn_id == Turn.id, Generation.is_current),
+                )
+                .where(Turn.conversation_id == conversation_id)
+                .order_by(Turn.number, Generation.slot)
+            )
+            turns: dict[int, tuple[str, dict[str, str]]] = {}
+            for number, prompt, slot, text in rows.tuples():
+                _, answers = turns.setdefault(number, (prompt, {}))
+                if slot is not None and slot != "p":
+                    answers[slot] = text or ""
+        return [(number, prompt, answers) for number, (prompt, answers) in turns.items()]
 
 
 def _prompt_sent(prompt_text: str | None, messages: Any) -> str:
@@ -132,24 +151,37 @@ def _prompt_sent(prompt_text: str | None, messages: Any) -> str:
     return json.dumps(messages, ensure_ascii=False)
 
 
-def _row(row: Row[Any], history: str) -> list[Any]:
+def _pair_row(judged: _Judged, a: Row[Any], b: Row[Any], history: str) -> list[Any]:
+    row = judged.first
     params = row.params or {}
-    winner_model = {"a": row.model_a, "b": row.model_b}.get(row.winner, "")
+    winner = pair_outcome(a.rank, b.rank, row.all_bad).value
+    winner_model = {"a": a.model_name, "b": b.model_name}.get(winner, "")
     cells: list[Any] = [
-        row.vote_id, row.updated_at.isoformat(), row.rater, row.conversation_id, row.number,
+        row.judgement_id, row.updated_at.isoformat(), row.rater, row.conversation_id, row.number,
         row.system_prompt or "", row.prompt, history,
-        row.model_a, row.kind_a, row.model_b, row.kind_b,
-        _prompt_sent(row.a_prompt_text, row.a_messages),
-        _prompt_sent(row.b_prompt_text, row.b_messages),
-        row.a_text or "", row.b_text or "",
-        row.winner, winner_model, row.score_a, row.score_b, row.comment or "",
+        a.model_name, a.model_kind, b.model_name, b.model_kind,
+        _prompt_sent(a.prompt_text, a.messages), _prompt_sent(b.prompt_text, b.messages),
+        a.text or "", b.text or "",
+        winner, winner_model, a.score, b.score, row.comment or "",
         params.get("temperature"), params.get("top_p"), params.get("top_k"),
         params.get("max_tokens"), params.get("seed"), json.dumps(params.get("stop") or []),
-        row.a_finish_reason or "", row.b_finish_reason or "",
-        row.a_completion_tokens, row.b_completion_tokens,
-        row.a_shifted_ratio, row.b_shifted_ratio,
+        a.finish_reason or "", b.finish_reason or "",
+        a.completion_tokens, b.completion_tokens,
+        a.shifted_ratio, b.shifted_ratio,
+        row.judgement_id, a.slot, b.slot, a.position, b.position,
+        "true" if row.blind else "false", len(judged.entries),
     ]  # fmt: skip
     return [neutralise(c) if isinstance(c, str) else ("" if c is None else c) for c in cells]
+
+
+async def _pair_rows(judged: _Judged, history: _History) -> list[list[Any]]:
+    """A judgement's rows: one per pair of its answers, in slot order."""
+    rows = []
+    for slot_a, slot_b in pairs(list(judged.entries)):
+        first = judged.first
+        history_json = await history.json(first.conversation_id, first.number, slot_a, slot_b)
+        rows.append(_pair_row(judged, judged.entries[slot_a], judged.entries[slot_b], history_json))
+    return rows
 
 
 def _rows_csv(rows: Sequence[list[Any]]) -> str:
@@ -162,14 +194,20 @@ def _rows_csv(rows: Sequence[list[Any]]) -> str:
 async def stream_ratings_csv(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[str]:
     """Yield the CSV in chunks of rows; the session lives as long as the download."""
     yield _rows_csv([COLUMNS])
-    history = _HistoryTracker()
+    history = _History(sessions)
+    judged: _Judged | None = None
     async with sessions() as session:
         result = await session.stream(_statement())
         async for partition in result.partitions():
-            chunk = []
+            chunk: list[list[Any]] = []
             for row in partition:
-                history_json = history.before(row)
-                if row.vote_id is not None:
-                    chunk.append(_row(row, history_json))
+                if judged is not None and judged.first.judgement_id != row.judgement_id:
+                    chunk += await _pair_rows(judged, history)
+                    judged = None
+                if judged is None:
+                    judged = _Judged(row, {})
+                judged.entries[row.slot] = row
             if chunk:
                 yield _rows_csv(chunk)
+    if judged is not None:
+        yield _rows_csv(await _pair_rows(judged, history))

@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.comparisons.models import Conversation, Generation, TokenShiftAnalysis, Turn
+from app.comparisons.models import Conversation, Turn
+from app.generation.records import Generation
+from app.lens.models import TokenShiftAnalysis
 from app.lens.shift import ShiftAnalysis
 
 FIELDS = [
@@ -27,7 +29,7 @@ def _statement() -> Any:
             Turn.conversation_id,
             Turn.number,
             Generation.id.label("generation_id"),
-            Generation.side,
+            Generation.slot.label("side"),
             Generation.model_name,
             TokenShiftAnalysis.base_model,
             TokenShiftAnalysis.analysis,

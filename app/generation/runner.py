@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.comparisons.models import Generation, GenerationStatus
 from app.db import utcnow
 from app.generation.client import Finished, GenerationRequest, ModelClient, TextDelta
 from app.generation.errors import ModelServerError
+from app.generation.records import Generation, GenerationStatus
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ class LiveGeneration:
     """A generation in progress: the text so far, visible to every subscriber."""
 
     generation_id: int
-    turn_id: int
+    # What the generation belongs to (a turn, later a run): subscribers wait on a group.
+    group: int
     text: str = ""
     finished: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -69,13 +70,13 @@ class GenerationRunner:
         self._client = client
         self._sessions = sessions
         self._live: dict[int, LiveGeneration] = {}
-        self._turn_signals: dict[int, Signal] = {}
+        self._group_signals: dict[int, Signal] = {}
 
-    def start(self, generation_id: int, turn_id: int, request: GenerationRequest) -> None:
-        """Start generating; the row must already be committed with status pending."""
-        live = LiveGeneration(generation_id, turn_id)
+    def start(self, generation_id: int, group: int, request: GenerationRequest) -> None:
+        """Start a job; its row must already be committed with status pending."""
+        live = LiveGeneration(generation_id, group)
         self._live[generation_id] = live
-        self._turn_signals.setdefault(turn_id, Signal())
+        self._group_signals.setdefault(group, Signal())
         live.task = asyncio.create_task(
             self._run(live, request), name=f"generation-{generation_id}"
         )
@@ -84,23 +85,28 @@ class GenerationRunner:
         """The live state of a running generation, or None once it is stored and gone."""
         return self._live.get(generation_id)
 
-    async def wait_for_change(self, turn_id: int, max_wait: float) -> None:
-        """Wait until either side of a turn makes progress (or max_wait seconds pass)."""
-        signal = self._turn_signals.get(turn_id)
+    async def wait_for_change(self, group: int, max_wait: float) -> None:
+        """Wait until any job of a group makes progress (or max_wait seconds pass)."""
+        signal = self._group_signals.get(group)
         if signal is None:
             # Not running here (finished, or running in another replica): poll gently.
             await asyncio.sleep(min(max_wait, 1.0))
         else:
             await signal.wait(max_wait)
 
-    def cancel_turn(self, turn_id: int) -> int:
-        """Stop every running generation of a turn; returns how many were stopped."""
+    def cancel(self, generation_ids: Iterable[int]) -> int:
+        """Stop these jobs if they run here; returns how many were stopped."""
         stopped = 0
-        for live in list(self._live.values()):
-            if live.turn_id == turn_id and live.task is not None and not live.task.done():
+        for generation_id in generation_ids:
+            live = self._live.get(generation_id)
+            if live is not None and live.task is not None and not live.task.done():
                 live.task.cancel()
                 stopped += 1
         return stopped
+
+    def cancel_group(self, group: int) -> int:
+        """Stop every running job of a group; returns how many were stopped."""
+        return self.cancel([g.generation_id for g in self._live.values() if g.group == group])
 
     async def wait_finished(self, generation_ids: Iterable[int]) -> None:
         """Wait until these generations have finished and been stored."""
@@ -138,7 +144,7 @@ class GenerationRunner:
                     if ttft_ms is None:
                         ttft_ms = (time.perf_counter() - started) * 1000
                     live.text += event.text
-                    self._fire(live.turn_id)
+                    self._fire(live.group)
                 elif isinstance(event, Finished):
                     outcome = Outcome(
                         GenerationStatus.DONE,
@@ -194,12 +200,12 @@ class GenerationRunner:
         finally:
             live.finished = True
             self._live.pop(live.generation_id, None)
-            self._fire(live.turn_id)
-            if not any(other.turn_id == live.turn_id for other in self._live.values()):
-                self._turn_signals.pop(live.turn_id, None)
+            self._fire(live.group)
+            if not any(other.group == live.group for other in self._live.values()):
+                self._group_signals.pop(live.group, None)
 
-    def _fire(self, turn_id: int) -> None:
-        signal = self._turn_signals.get(turn_id)
+    def _fire(self, group: int) -> None:
+        signal = self._group_signals.get(group)
         if signal is not None:
             signal.fire()
 

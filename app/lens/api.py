@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, status
 
-from app.comparisons.api import require_json
 from app.errors import NotFound
 from app.lens.schemas import (
     GenerationDetailOut,
@@ -21,6 +20,7 @@ from app.lens.schemas import (
 )
 from app.lens.service import LensService
 from app.web.deps import ModelsDep, RunnerDep, SessionDep, SettingsDep, State
+from app.web.guards import require_json
 
 
 def get_lens_service(
@@ -35,6 +35,8 @@ def get_lens_service(
 
 
 LensDep = Annotated[LensService, Depends(get_lens_service)]
+# A blind comparison's answers open to the lens once this rater has judged the comparison.
+Rater = Annotated[str | None, Query(max_length=64, description="the rater, for a blind comparison")]
 
 router = APIRouter(prefix="/api/v1/generations", tags=["token lens"])
 json_body = [Depends(require_json)]
@@ -49,16 +51,18 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/{generation_id}", response_model=GenerationDetailOut, responses=ERRORS)
-async def get_generation(generation_id: int, lens: LensDep) -> GenerationDetailOut:
+async def get_generation(
+    generation_id: int, lens: LensDep, rater: Rater = None
+) -> GenerationDetailOut:
     """A generation with its tokens, its token-shift analysis (if any) and continuations."""
-    return generation_detail_out(await lens.generation(generation_id))
+    return generation_detail_out(await lens.target(generation_id, rater))
 
 
 @router.get("/{generation_id}/tokens", response_model=list[TokenOut], responses=ERRORS)
-async def get_tokens(generation_id: int, lens: LensDep) -> list[TokenOut]:
+async def get_tokens(generation_id: int, lens: LensDep, rater: Rater = None) -> list[TokenOut]:
     """The token view: each token's text, logprob, probability and top alternatives."""
-    generation = await lens.generation(generation_id)
-    return tokens_out(lens.token_view(generation))
+    target = await lens.target(generation_id, rater)
+    return tokens_out(lens.token_view(target.generation))
 
 
 @router.post(
@@ -68,20 +72,24 @@ async def get_tokens(generation_id: int, lens: LensDep) -> list[TokenOut]:
     dependencies=json_body,
     responses=ERRORS,
 )
-async def analyse(generation_id: int, data: TokenShiftInput, lens: LensDep) -> TokenShiftOut:
+async def analyse(
+    generation_id: int, data: TokenShiftInput, lens: LensDep, rater: Rater = None
+) -> TokenShiftOut:
     """Score a chat answer under a base model in one request, store it (replacing an earlier
     analysis) and return it: each token's base rank, class and the base model's top token."""
-    stored = await lens.analyse(generation_id, base_model=data.base_model, top_k=data.top_k)
+    stored = await lens.analyse(
+        generation_id, base_model=data.base_model, top_k=data.top_k, rater=rater
+    )
     return token_shift_out(stored)
 
 
 @router.get("/{generation_id}/token-shift", response_model=TokenShiftOut, responses=ERRORS)
-async def get_analysis(generation_id: int, lens: LensDep) -> TokenShiftOut:
+async def get_analysis(generation_id: int, lens: LensDep, rater: Rater = None) -> TokenShiftOut:
     """The stored token-shift analysis of a generation (404 if it has none)."""
-    generation = await lens.generation(generation_id)
-    if generation.token_shift is None:
+    target = await lens.target(generation_id, rater)
+    if target.analysis is None:
         raise NotFound(f"generation {generation_id} has no token-shift analysis")
-    return token_shift_out(generation.token_shift)
+    return token_shift_out(target.analysis)
 
 
 @router.post(
@@ -92,20 +100,24 @@ async def get_analysis(generation_id: int, lens: LensDep) -> TokenShiftOut:
     responses=ERRORS,
 )
 async def continue_prefix(
-    generation_id: int, data: PrefixInput, lens: LensDep
+    generation_id: int, data: PrefixInput, lens: LensDep, rater: Rater = None
 ) -> GenerationDetailOut:
     """Let the base model continue the chat answer from its first k tokens; waits for the
-    continuation (side "p") and returns it."""
-    started = await lens.continue_prefix(generation_id, k=data.k, base_model=data.base_model)
+    continuation (slot "p") and returns it."""
+    started = await lens.continue_prefix(
+        generation_id, k=data.k, base_model=data.base_model, rater=rater
+    )
     await lens.runner.wait_finished([started.id])
-    return generation_detail_out(await lens.generation(started.id))
+    return generation_detail_out(await lens.target(started.id, rater))
 
 
 @router.get("/{generation_id}/rendered-prompt", response_model=RenderedPromptOut, responses=ERRORS)
-async def rendered_prompt(generation_id: int, lens: LensDep) -> RenderedPromptOut:
+async def rendered_prompt(
+    generation_id: int, lens: LensDep, rater: Rater = None
+) -> RenderedPromptOut:
     """The exact string the model saw after its template, and its token count (asked of the
     model's tokenizer once, then stored)."""
-    generation = await lens.rendered_prompt(generation_id)
+    generation = await lens.rendered_prompt(generation_id, rater)
     return RenderedPromptOut(
         generation_id=generation.id,
         kind=generation.model_kind,

@@ -11,26 +11,27 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.comparisons.models import Generation
-from app.comparisons.pages import base_names, csrf
 from app.errors import InvalidInput, PlaygroundError
 from app.lens.api import LensDep
 from app.lens.prefix import DEFAULT_PREFIX_TOKENS
+from app.lens.service import LensTarget
 from app.lens.views import probability_cells
 from app.web.deps import SessionDep, State
+from app.web.pages import csrf, rater_of
 from app.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
 
 
-def lens_context(state: State, generation: Generation) -> dict[str, Any]:
-    """What every lens section needs: the generation, its turn and conversation (loaded by
-    LensService.generation), and the base models to choose from."""
+def lens_context(state: State, target: LensTarget) -> dict[str, Any]:
+    """What every lens section needs: the generation, its turn, conversation and stored
+    analysis, and the base models to choose from."""
     return {
-        "g": generation,
-        "turn": generation.turn,
-        "conversation": generation.turn.conversation,
-        "base_models": base_names(state),
+        "g": target.generation,
+        "turn": target.turn,
+        "conversation": target.conversation,
+        "analysis": target.analysis,
+        "base_models": state.base_model_names(),
     }
 
 
@@ -49,7 +50,7 @@ def _chosen_base(form_value: object) -> str | None:
 @router.get("/generations/{generation_id}/tokens", response_class=HTMLResponse)
 async def token_view(generation_id: int, request: Request, lens: LensDep) -> HTMLResponse:
     """The answer's tokens coloured by the model's own probability, alternatives on hover."""
-    generation = await lens.generation(generation_id)
+    generation = (await lens.target(generation_id, rater_of(request))).generation
     try:
         cells = probability_cells(lens.token_view(generation))
     except PlaygroundError as exc:
@@ -68,12 +69,14 @@ async def token_shift(
     form = await request.form()
     error, status_code = None, 200
     try:
-        await lens.analyse(generation_id, base_model=_chosen_base(form.get("base_model")))
+        await lens.analyse(
+            generation_id, base_model=_chosen_base(form.get("base_model")), rater=rater_of(request)
+        )
     except PlaygroundError as exc:
         await session.rollback()
         error, status_code = exc.message, exc.status_code
-    generation = await lens.generation(generation_id)
-    context = lens_context(state, generation) | {"error": error}
+    context = lens_context(state, await lens.target(generation_id, rater_of(request)))
+    context |= {"error": error}
     return fragment(request, "_token_shift.html", context, status_code)
 
 
@@ -93,16 +96,18 @@ async def prefix_continuation(
         if not raw_k.isdigit():
             raise InvalidInput("k must be a whole number of tokens (0 or more)")
         started = await lens.continue_prefix(
-            generation_id, k=int(raw_k), base_model=_chosen_base(form.get("base_model"))
+            generation_id,
+            k=int(raw_k),
+            base_model=_chosen_base(form.get("base_model")),
+            rater=rater_of(request),
         )
         await lens.runner.wait_finished([started.id])
     except PlaygroundError as exc:
         await session.rollback()
         error, status_code = exc.message, exc.status_code
-    generation = await lens.generation(generation_id)
-    return fragment(
-        request, "_prefix.html", lens_context(state, generation) | {"error": error}, status_code
-    )
+    context = lens_context(state, await lens.target(generation_id, rater_of(request)))
+    context |= {"error": error}
+    return fragment(request, "_prefix.html", context, status_code)
 
 
 @router.get("/generations/{generation_id}/rendered-prompt", response_class=HTMLResponse)
@@ -111,7 +116,7 @@ async def rendered_prompt(
 ) -> HTMLResponse:
     """The exact string the model saw after its template, and its token count."""
     try:
-        generation = await lens.rendered_prompt(generation_id)
+        generation = await lens.rendered_prompt(generation_id, rater_of(request))
     except PlaygroundError as exc:
         if exc.status_code == 404:
             raise

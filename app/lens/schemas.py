@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.comparisons.models import Generation, TokenShiftAnalysis
 from app.comparisons.schemas import GenerationOut, generation_out
 from app.generation.logprobs import TokenInfo
+from app.lens.models import TokenShiftAnalysis
 from app.lens.prefix import DEFAULT_PREFIX_TOKENS, MAX_PREFIX_TOKENS
+from app.lens.service import LensTarget
 from app.lens.shift import DEFAULT_TOP_K, MAX_TOP_K, Shift, ShiftAnalysis
 
 ModelName = Annotated[str, Field(min_length=1, max_length=64)]
@@ -192,21 +193,22 @@ def token_shift_out(stored: TokenShiftAnalysis) -> TokenShiftOut:
     )
 
 
-def generation_detail_out(generation: Generation) -> GenerationDetailOut:
-    """A generation (its turn and the turn's generations loaded) as the API shows it."""
+def generation_detail_out(target: LensTarget) -> GenerationDetailOut:
+    """A generation with its tokens, analysis and continuations, as the API shows it."""
+    generation = target.generation
     tokens = (
         None
         if generation.tokens is None
         else tokens_out([TokenInfo.from_json(token) for token in generation.tokens])
     )
-    summary = generation_out(generation)
+    analysis = target.analysis
+    ratio = None if analysis is None else analysis.shifted_ratio
+    summary = generation_out(generation, ratio, label=target.label, position=target.position)
     return GenerationDetailOut(
         **summary.model_dump(),
-        conversation_id=generation.turn.conversation_id,
-        turn=generation.turn.number,
+        conversation_id=target.turn.conversation_id,
+        turn=target.turn.number,
         tokens=tokens,
-        token_shift=None
-        if generation.token_shift is None
-        else token_shift_out(generation.token_shift),
-        continuations=[generation_out(g) for g in generation.turn.continuations_of(generation.id)],
+        token_shift=None if analysis is None else token_shift_out(analysis),
+        continuations=[generation_out(g) for g in target.turn.continuations_of(generation.id)],
     )

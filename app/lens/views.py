@@ -7,8 +7,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.comparisons.models import Generation, TokenShiftAnalysis
 from app.generation.logprobs import TokenInfo
+from app.generation.records import Generation
+from app.lens.models import TokenShiftAnalysis
 from app.lens.shift import Shift, ShiftAnalysis, TokenShift
 
 # Most shifted tokens an analysis lists by name (all of them stay marked in the answer).

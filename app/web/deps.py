@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.comparisons.service import ComparisonService
 from app.config import ModelsFile, Settings
 from app.db import session_scope
 from app.generation.runner import GenerationRunner
@@ -53,13 +52,3 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelsDep = Annotated[ModelsFile, Depends(get_models)]
 RunnerDep = Annotated[GenerationRunner, Depends(get_runner)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-
-
-def get_service(
-    session: SessionDep, models: ModelsDep, runner: RunnerDep, settings: SettingsDep
-) -> ComparisonService:
-    """The comparison service bound to this request's session."""
-    return ComparisonService(session, models, runner, settings)
-
-
-ServiceDep = Annotated[ComparisonService, Depends(get_service)]

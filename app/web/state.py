@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.config import ModelsFile, Settings
+from app.config import ModelKind, ModelsFile, Settings
 from app.generation.launcher import LocalServers
 from app.generation.runner import GenerationRunner
 from app.web.csrf import CsrfSigner
@@ -27,6 +27,10 @@ class AppState:
     local_servers: LocalServers | None = None
     # Shown on every page, e.g. that offline demo models replace the defaults.
     notice: str | None = None
+
+    def base_model_names(self) -> tuple[str, ...]:
+        """The base models (the token lens scores or continues chat answers with them)."""
+        return self.models.names_of_kind(ModelKind.BASE)
 
     def model_problems(self) -> dict[str, str]:
         """Launched model servers that have died, with why."""

@@ -408,7 +408,7 @@ async def test_follow_up_before_answers_finish_is_refused_with_flash(
     response = await client.post(f"/c/{cid}/turns", data={"prompt": "too soon"}, headers=headers)
     assert response.status_code == 409
     assert response.headers["HX-Retarget"] == "#flash"
-    assert "wait until both answers are complete" in flash_message(response.text)
+    assert "wait until every answer is complete" in flash_message(response.text)
     (turn_id,) = await turn_ids(client, cid)
     await client.post(f"/turns/{turn_id}/stop", headers=headers)
     data = await wait_final(client, cid)

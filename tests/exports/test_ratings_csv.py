@@ -25,7 +25,8 @@ from fastapi import FastAPI
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from app.comparisons.models import Conversation, Generation, Turn, Vote
+from app.comparisons.models import Conversation, Turn
+from app.generation.records import Generation
 from app.config import ModelConfig, ModelKind, ModelsFile, Settings
 from app.exports.ratings import CHUNK_ROWS, COLUMNS
 from app.main import create_app

@@ -313,7 +313,7 @@ async def test_rendered_prompt_error_is_shown_with_a_retry(client: httpx.AsyncCl
 async def test_token_view_of_an_answer_without_logprobs_says_why(
     client: httpx.AsyncClient, app: FastAPI, chat_server: FakeServer
 ) -> None:
-    from app.comparisons.models import Generation
+    from app.generation.records import Generation
 
     chat_server.config.answer_words = 3
     conversation = await compare(client)

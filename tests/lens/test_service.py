@@ -10,7 +10,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.comparisons.models import Generation, GenerationStatus, Side, TokenShiftAnalysis
+from app.comparisons.models import Slot as Side
+from app.generation.records import Generation, GenerationStatus
+from app.lens.models import TokenShiftAnalysis
 from app.errors import Conflict
 from app.generation.urial import load_urial_format
 from app.lens.errors import LensError
@@ -157,10 +159,10 @@ async def test_a_zero_token_prefix_continues_from_the_context_alone(
     async with lens(app) as service:
         continuation = await service.generation(continuation_id)
         assert continuation.prompt_text == turn["a"]["prompt_text"] == "Hello there."
-        assert (continuation.side, continuation.prefix_tokens) == ("p", 0)
+        assert (continuation.slot, continuation.prefix_tokens) == ("p", 0)
         assert continuation.status == GenerationStatus.DONE and continuation.text
         # The answer it continues lists it; its turn's columns are unchanged.
-        chat = await service.generation(turn["b"]["id"])
-        assert [g.id for g in chat.turn.continuations_of(chat.id)] == [continuation_id]
+        chat = await service.target(turn["b"]["id"])
+        assert [g.id for g in chat.turn.continuations_of(chat.generation.id)] == [continuation_id]
         current = chat.turn.current(Side.A), chat.turn.current(Side.B)
         assert [g.id for g in current if g is not None] == [turn["a"]["id"], turn["b"]["id"]]

@@ -1,0 +1,84 @@
+"""The generation row: one model's answer, with everything needed to reproduce it.
+
+Whatever asks for a generation (a comparison's turn, a lens continuation, later a batch run)
+owns the row through a foreign key of its own; this layer knows only the row and its life.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, utcnow
+
+
+class GenerationStatus(StrEnum):
+    """Where a generation is in its life."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def finished(self) -> bool:
+        """True once nothing more will be generated."""
+        return self not in (GenerationStatus.PENDING, GenerationStatus.RUNNING)
+
+
+class Generation(Base):
+    """One model's answer to one prompt, with everything needed to reproduce it."""
+
+    __tablename__ = "generations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
+    # The column it belongs to ("a" to "d"), or "p" for a prefix continuation (token lens).
+    slot: Mapped[str] = mapped_column(String(1))
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    model_name: Mapped[str] = mapped_column(String(64))
+    model_kind: Mapped[str] = mapped_column(String(10))
+    served_model: Mapped[str] = mapped_column(String(256))
+    model_revision: Mapped[str | None] = mapped_column(String(128))
+    endpoint: Mapped[str] = mapped_column(String(300))
+    prompt_format: Mapped[str] = mapped_column(String(20))
+    # Exactly what the model received: raw text for base models, messages for chat models.
+    prompt_text: Mapped[str | None] = mapped_column(Text)
+    messages: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    seed: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default=GenerationStatus.PENDING)
+    text: Mapped[str] = mapped_column(Text, default="")
+    finish_reason: Mapped[str | None] = mapped_column(String(40))
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    ttft_ms: Mapped[float | None] = mapped_column(Float)
+    total_ms: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Token view: [{token, logprob, top: [[token, logprob], ...], token_id}]
+    # (app.generation.logprobs.TokenInfo), the answer's tokens without a final stop token;
+    # None when the server sent no logprobs.
+    tokens: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # The exact string the model saw after its chat template (base: prompt_text), fetched on
+    # demand from the server's tokenizer, and its token count.
+    rendered_prompt: Mapped[str | None] = mapped_column(Text)
+    rendered_prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    # A prefix continuation (slot "p"): which generation's first `prefix_tokens` tokens it
+    # continues; its prompt_text is the base context followed by that prefix.
+    prefix_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("generations.id", ondelete="CASCADE"), index=True
+    )
+    prefix_tokens: Mapped[int | None] = mapped_column(Integer)
+
+    @property
+    def finished(self) -> bool:
+        """True once the generation has ended, however it ended."""
+        return GenerationStatus(self.status).finished
