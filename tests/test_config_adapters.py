@@ -60,7 +60,8 @@ def test_an_adapter_of_a_launched_model_gets_its_url_once_the_parent_has_one(
     tmp_path: Path,
 ) -> None:
     models = load(
-        tmp_path, '[[models]]\nname = "ad"\nkind = "base"\nadapter_of = "launched"\nsource = "x/y"\n'
+        tmp_path,
+        '[[models]]\nname = "ad"\nkind = "base"\nadapter_of = "launched"\nsource = "x/y"\n',
     )
     assert entry(models, "ad").url is None
     started = ModelsFile(
