@@ -11,6 +11,8 @@ import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app.catalog import api as catalog_api
+from app.catalog import pages as catalog_pages
 from app.comparisons import api as comparisons_api
 from app.comparisons import pages as comparisons_pages
 from app.config import ModelsFile, Settings, load_models_file, load_settings
@@ -93,9 +95,11 @@ def create_app(
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
+    app.include_router(catalog_api.router)
     app.include_router(comparisons_api.router)
     app.include_router(exports_api.router)
     app.include_router(lens_api.router)
     app.include_router(comparisons_pages.router)
     app.include_router(lens_pages.router)
+    app.include_router(catalog_pages.router)
     return app

@@ -8,14 +8,13 @@ from app.comparisons.models import Conversation, Side, Turn, Vote
 from app.comparisons.schemas import (
     ComparisonInput,
     ConversationOut,
-    ModelOut,
     TurnInput,
     TurnOut,
     VoteInput,
     VoteOut,
     generation_out,
 )
-from app.web.deps import ModelsDep, ServiceDep
+from app.web.deps import ServiceDep
 
 
 async def require_json(request: Request) -> None:
@@ -29,22 +28,6 @@ async def require_json(request: Request) -> None:
 
 router = APIRouter(prefix="/api/v1", tags=["comparisons"])
 json_body = [Depends(require_json)]
-
-
-@router.get("/models", response_model=list[ModelOut])
-async def list_models(models: ModelsDep) -> list[ModelOut]:
-    """The configured models (API keys are never shown)."""
-    return [
-        ModelOut(
-            name=m.name,
-            kind=m.kind.value,
-            model=m.model,
-            url=m.url,
-            revision=m.revision,
-            description=m.description,
-        )
-        for m in models.models
-    ]
 
 
 @router.post(
