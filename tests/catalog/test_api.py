@@ -236,3 +236,10 @@ async def test_a_base_whose_server_is_down_is_502(
     response = await add(client, name="tuned", path=adapter_path, base="down")
     assert response.status_code == 502
     assert response.json()["detail"].startswith("cannot connect to down at")
+
+
+async def test_openapi_documents_the_catalog_but_not_its_page(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert set(paths["/api/v1/models"]) == {"get"}
+    assert set(paths["/api/v1/adapters"]) == {"post"}
+    assert "/models" not in paths and "/models/adapters" not in paths

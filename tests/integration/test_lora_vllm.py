@@ -71,7 +71,9 @@ async def compare(client: httpx.AsyncClient, a: str, b: str) -> list[dict[str, A
 async def test_the_configured_adapter_answers_on_completions(
     client: httpx.AsyncClient, models: ModelsFile
 ) -> None:
-    url = models.get("base").url  # type: ignore[union-attr]
+    parent = models.get("base")
+    assert parent is not None
+    url = parent.url
     base, adapter = await compare(client, "base", "tiny-lora")
     for answer in (base, adapter):
         assert answer["status"] == "done" and answer["error"] is None
