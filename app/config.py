@@ -161,7 +161,7 @@ class ModelsFile(BaseModel):
                     )
             elif model.lora is False and any(m.adapter_of == model.name for m in self.models):
                 raise ValueError(f"{model.name!r} has adapters, so it cannot set lora = false")
-            if parent is not None and model.url != parent.url:
+            if parent is not None and (model.url, model.api_key) != (parent.url, parent.api_key):
                 # An adapter is served by its parent's server: the same url and key.
                 update = {"url": parent.url, "api_key": parent.api_key}
                 model = model.model_copy(update=update)

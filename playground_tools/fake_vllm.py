@@ -1228,12 +1228,16 @@ _ROUTE_NOT_FOUND = {"detail": "Not Found"}
 
 
 class _LoadLoraRequest(BaseModel):
+    """vLLM's LoadLoRAAdapterRequest (the fields the fake reads)."""
+
     lora_name: str = ""
     lora_path: str = ""
     load_inplace: bool = False
 
 
 class _UnloadLoraRequest(BaseModel):
+    """vLLM's UnloadLoRAAdapterRequest."""
+
     lora_name: str = ""
 
 

@@ -114,3 +114,11 @@ async def test_the_fake_unloads_like_vllm(base_server: FakeServer, adapter_path:
     assert again.json()["message"] == "The lora adapter 'tuned' cannot be found."
     gone = httpx.post(f"{base_server.base_url}/completions", json={"model": "tuned", "prompt": "x"})
     assert gone.status_code == 404
+
+
+def test_the_fake_takes_lora_modules_as_vllm_does() -> None:
+    from playground_tools.fake_vllm import _lora_modules
+
+    assert _lora_modules(["a=/ad/a", "b=org/b"]) == {"a": "/ad/a", "b": "org/b"}
+    with pytest.raises(SystemExit, match="--lora-modules wants NAME=PATH, not 'bad'"):
+        _lora_modules(["bad"])
