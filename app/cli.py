@@ -1,4 +1,5 @@
-"""The `playground` command: serve the app, migrate the database, run a fake model server."""
+"""The `playground` command: serve the app, migrate the database, add LoRA adapters to a running
+app, run a fake model server."""
 
 from __future__ import annotations
 
@@ -119,6 +120,30 @@ def _fake_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adapters_add(args: argparse.Namespace) -> int:
+    """Ask the running app's JSON API to load an adapter and add it as a model."""
+    import httpx
+
+    body = {"name": args.name, "path": args.path, "base": args.base, "kind": args.kind}
+    url = args.url.rstrip("/") + "/api/v1/adapters"
+    try:
+        response = httpx.post(url, json=body, timeout=args.timeout)
+    except httpx.HTTPError as exc:
+        _say(f"playground: cannot reach the playground at {args.url}: {exc}")
+        return 1
+    if response.status_code != 201:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text[:300]
+        _say(f"playground: adapter {args.name} not added (HTTP {response.status_code}): {detail}")
+        return 1
+    added = response.json()
+    name, kind, parent = added["name"], added["kind"], added["parent"]
+    print(f"added {name} ({kind}), a LoRA adapter of {parent}, served at {added['url']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="playground", description=__doc__)
@@ -147,6 +172,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--force", action="store_true", help="rebuild even if cached")
     demo.set_defaults(handler=_demo_models)
+
+    adapters = commands.add_parser("adapters", help="LoRA adapters of a running playground")
+    adapter_commands = adapters.add_subparsers(dest="adapters_command", required=True)
+    add = adapter_commands.add_parser(
+        "add", help="load a LoRA adapter on a model's vLLM server and add it as a model"
+    )
+    add.add_argument("name", help="the new model's name (vLLM serves the adapter under it)")
+    add.add_argument("path", help="the adapter's directory on the server's machine, or a hub id")
+    add.add_argument("--base", required=True, help="the configured model whose server serves it")
+    add.add_argument("--kind", choices=["chat", "base"], default="chat")
+    add.add_argument("--url", default="http://127.0.0.1:8000", help="the running playground")
+    add.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the load")
+    add.set_defaults(handler=_adapters_add)
 
     fake = commands.add_parser(
         "fake-server", help="a fake vLLM-compatible server for development and tests (no model)"

@@ -26,8 +26,18 @@ class ModelKind(StrEnum):
     CHAT = "chat"
 
 
+# Options that belong to a model's server, so an adapter (served by its parent's) cannot set them.
+SERVER_OPTIONS = (
+    "url", "revision", "api_key", "max_model_len", "dtype", "gpu_memory_utilization",
+    "vllm_args", "lora", "max_lora_rank",
+)  # fmt: skip
+# The values vLLM accepts for --max-lora-rank.
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
 class ModelConfig(BaseModel):
-    """One model as listed in the models file: a server `url`, or a `source` to launch."""
+    """One model as listed in the models file: a server `url`, a `source` to launch, or a LoRA
+    adapter (`adapter_of` another entry, its weights at `source`) served by that entry's server."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -46,14 +56,48 @@ class ModelConfig(BaseModel):
     dtype: str | None = None
     gpu_memory_utilization: Annotated[float | None, Field(gt=0, le=1)] = None
     vllm_args: list[str] = []
+    # LoRA on a launched server: None = on exactly when the file lists adapters of this model.
+    lora: bool | None = None
+    max_lora_rank: int | None = None
+    # This entry is a LoRA adapter of the named entry; `source` is the adapter's directory or id.
+    adapter_of: Annotated[str | None, Field(min_length=1)] = None
 
     @field_validator("url")
     @classmethod
     def _strip_trailing_slash(cls, url: str | None) -> str | None:
         return url.rstrip("/") if url else url
 
+    @field_validator("max_lora_rank")
+    @classmethod
+    def _allowed_rank(cls, rank: int | None) -> int | None:
+        if rank is not None and rank not in LORA_RANKS:
+            allowed = ", ".join(map(str, LORA_RANKS))
+            raise ValueError(f"max_lora_rank must be one vLLM allows: {allowed}")
+        return rank
+
+    @model_validator(mode="before")
+    @classmethod
+    def _adapter_has_no_server(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("adapter_of") is not None:
+            given = [key for key in SERVER_OPTIONS if data.get(key) is not None]
+            if given:
+                raise ValueError(
+                    f"an adapter (adapter_of = {data['adapter_of']!r}) is served by its parent's "
+                    f"server, so it cannot set {', '.join(given)}"
+                )
+            if data.get("source") is None:
+                raise ValueError("an adapter needs `source`: its directory or Hugging Face id")
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
+        if self.adapter_of is not None:
+            if self.adapter_of == self.name:
+                raise ValueError(f"{self.name!r} cannot be an adapter of itself")
+            if not self.model:
+                # vLLM serves an adapter under its LoRA name, which the launcher sets to `name`.
+                object.__setattr__(self, "model", self.name)
+            return self
         if self.url is None and self.source is None:
             raise ValueError("give either `url` (a running server) or `source` (to launch vLLM)")
         if not self.model:
@@ -67,7 +111,12 @@ class ModelConfig(BaseModel):
     @property
     def launched(self) -> bool:
         """True when the playground must start this model's server itself."""
-        return self.url is None
+        return self.url is None and self.adapter_of is None
+
+    @property
+    def is_adapter(self) -> bool:
+        """True for a LoRA adapter served by another entry's server."""
+        return self.adapter_of is not None
 
     @property
     def server_url(self) -> str:
@@ -93,9 +142,49 @@ class ModelsFile(BaseModel):
             seen.add(model.name)
         return self
 
+    @model_validator(mode="after")
+    def _adapters_on_their_parents(self) -> ModelsFile:
+        by_name = {m.name: m for m in self.models}
+        resolved = []
+        for model in self.models:
+            parent = by_name.get(model.adapter_of) if model.adapter_of is not None else None
+            if model.adapter_of is not None:
+                if parent is None:
+                    raise ValueError(
+                        f"{model.name!r} is an adapter of {model.adapter_of!r}, which is not "
+                        "in the models file"
+                    )
+                if parent.is_adapter:
+                    raise ValueError(
+                        f"{model.name!r} is an adapter of {parent.name!r}, which is itself an "
+                        "adapter: name a model, not an adapter"
+                    )
+            elif model.lora is False and any(m.adapter_of == model.name for m in self.models):
+                raise ValueError(f"{model.name!r} has adapters, so it cannot set lora = false")
+            if parent is not None and (model.url, model.api_key) != (parent.url, parent.api_key):
+                # An adapter is served by its parent's server: the same url and key.
+                update = {"url": parent.url, "api_key": parent.api_key}
+                model = model.model_copy(update=update)
+            resolved.append(model)
+        object.__setattr__(self, "models", resolved)
+        return self
+
     def get(self, name: str) -> ModelConfig | None:
         """The model with this name, or None."""
         return next((m for m in self.models if m.name == name), None)
+
+    def adapters_of(self, name: str) -> tuple[ModelConfig, ...]:
+        """The adapters whose parent is the named entry, in file order."""
+        return tuple(m for m in self.models if m.adapter_of == name)
+
+    def parent_of(self, name: str) -> ModelConfig | None:
+        """The entry whose server serves this adapter; None for a model that is not one."""
+        model = self.get(name)
+        return self.get(model.adapter_of) if model and model.adapter_of else None
+
+    def with_model(self, model: ModelConfig) -> ModelsFile:
+        """A new file with one more entry (validated: a clash or a bad parent raises)."""
+        return ModelsFile(models=[*self.models, model])
 
     def names_of_kind(self, kind: ModelKind) -> tuple[str, ...]:
         """The names of every model of a kind, in file order."""

@@ -11,6 +11,8 @@ import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app.catalog import api as catalog_api
+from app.catalog import pages as catalog_pages
 from app.comparisons import api as comparisons_api
 from app.comparisons import pages as comparisons_pages
 from app.comparisons import templating as comparisons_templating
@@ -98,9 +100,11 @@ def create_app(
         register(templates.env)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
+    app.include_router(catalog_api.router)
     app.include_router(comparisons_api.router)
     app.include_router(exports_api.router)
     app.include_router(lens_api.router)
     app.include_router(comparisons_pages.router)
     app.include_router(lens_pages.router)
+    app.include_router(catalog_pages.router)
     return app

@@ -12,6 +12,11 @@ Its tokenizer and its "model" are small pure functions, documented here so tests
   whitespace and trailing `.,:;!?`) is a key of `FakeConfig.prompt_ranks` has that rank; every
   other token has rank 1. A generated token has rank 1 under greedy decoding (temperature 0), and
   rank 1, 2 or 3 (7:2:1, by a hash of it and the token before) when sampling.
+- LoRA: `lora_modules` (adapter name -> path) are served beside the model, as vLLM's
+  `--lora-modules` are; a request naming an adapter answers as the model does (the fake has no
+  weights), under the adapter's name. With `runtime_lora_updating` (vLLM's
+  VLLM_ALLOW_RUNTIME_LORA_UPDATING) `/v1/load_lora_adapter` and `/v1/unload_lora_adapter` exist;
+  without it they are 404s, as in vLLM, which then does not register them.
 - Logprobs: at each position p(rank r) = p1 * (1 - p1) ** (r - 1), with p1 in [0.35, 0.95) from a
   hash of (previous token, token); the other candidates are words of the fake's prose vocabulary,
   drawn by the same hash, with the token's own leading whitespace.
@@ -25,6 +30,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import random
 import re
 import socket
@@ -103,6 +109,10 @@ class FakeConfig(BaseModel):
         default_factory=lambda: dict(DEFAULT_PROMPT_RANKS)
     )
     max_logprobs: int = Field(default=DEFAULT_MAX_LOGPROBS, ge=0)
+    # LoRA adapters served beside the model (name -> path), and whether they may be loaded and
+    # unloaded at runtime (vLLM's VLLM_ALLOW_RUNTIME_LORA_UPDATING).
+    lora_modules: dict[str, str] = Field(default_factory=dict)
+    runtime_lora_updating: bool = False
 
 
 @dataclass
@@ -365,9 +375,11 @@ def _logprob_options(req: _SamplingRequest, config: FakeConfig) -> _LogprobOptio
 def _check_model(requested: str | None, config: FakeConfig) -> str:
     """The served model name, or vLLM's 404 when another model is asked for."""
     # vLLM serves its (first) model when the request names none.
-    if requested is not None and requested != config.served_model_name:
+    if requested is None:
+        return config.served_model_name
+    if requested != config.served_model_name and requested not in config.lora_modules:
         raise FakeAPIError(404, f"The model `{requested}` does not exist.", param="model")
-    return config.served_model_name
+    return requested
 
 
 def _fit_context(prompt_tokens: int, max_tokens: int | None, max_model_len: int) -> int:
@@ -1204,7 +1216,69 @@ async def _models(request: Request) -> JSONResponse:
         "max_model_len": state.config.max_model_len,
         "permission": [permission],
     }
-    return JSONResponse({"object": "list", "data": [card]})
+    # vLLM lists each adapter with its path as root, the model as parent, and no max_model_len.
+    adapters = [
+        card | {"id": adapter, "root": path, "parent": name, "max_model_len": None}
+        for adapter, path in state.config.lora_modules.items()
+    ]
+    return JSONResponse({"object": "list", "data": [card, *adapters]})
+
+
+_ROUTE_NOT_FOUND = {"detail": "Not Found"}
+
+
+class _LoadLoraRequest(BaseModel):
+    """vLLM's LoadLoRAAdapterRequest (the fields the fake reads)."""
+
+    lora_name: str = ""
+    lora_path: str = ""
+    load_inplace: bool = False
+
+
+class _UnloadLoraRequest(BaseModel):
+    """vLLM's UnloadLoRAAdapterRequest."""
+
+    lora_name: str = ""
+
+
+async def _load_lora_adapter(request: Request) -> Response:
+    """POST /v1/load_lora_adapter: serve one more adapter, with vLLM's checks and messages."""
+    config = _state(request).config
+    if not config.runtime_lora_updating:
+        return JSONResponse(_ROUTE_NOT_FOUND, status_code=404)
+    req = _validate(_LoadLoraRequest, await _json_body(request))
+    name, path = req.lora_name, req.lora_path
+    if not name or not path:
+        raise FakeAPIError(400, "Both 'lora_name' and 'lora_path' must be provided.")
+    if name == config.served_model_name:
+        raise FakeAPIError(400, f"The lora adapter '{name}' conflicts with a served base model.")
+    if name in config.lora_modules and not req.load_inplace:
+        raise FakeAPIError(
+            400,
+            f"The lora adapter '{name}' has already been loaded. If you want to load the "
+            "adapter in place, set 'load_inplace' to True.",
+        )
+    # vLLM loads an absolute path as it is; the fake accepts any other (a hub id) unchecked.
+    config_file = os.path.join(path, "adapter_config.json")
+    if path.startswith("/") and not await asyncio.to_thread(os.path.isfile, config_file):
+        raise FakeAPIError(404, f"Loading lora {name} failed: No adapter found for <path>")
+    config.lora_modules = config.lora_modules | {name: path}
+    return Response(f"Success: LoRA adapter '{name}' added successfully.", status_code=200)
+
+
+async def _unload_lora_adapter(request: Request) -> Response:
+    """POST /v1/unload_lora_adapter: stop serving an adapter."""
+    config = _state(request).config
+    if not config.runtime_lora_updating:
+        return JSONResponse(_ROUTE_NOT_FOUND, status_code=404)
+    req = _validate(_UnloadLoraRequest, await _json_body(request))
+    name = req.lora_name
+    if not name:
+        raise FakeAPIError(400, "'lora_name' needs to be provided to unload a LoRA adapter.")
+    if name not in config.lora_modules:
+        raise FakeAPIError(404, f"The lora adapter '{name}' cannot be found.")
+    config.lora_modules = {k: v for k, v in config.lora_modules.items() if k != name}
+    return Response(f"Success: LoRA adapter '{name}' removed successfully.", status_code=200)
 
 
 def _assign_config(config: FakeConfig, changes: JSONObject) -> None:
@@ -1268,6 +1342,8 @@ def create_fake_app(config: FakeConfig | None = None) -> FastAPI:
         ("POST", "/v1/chat/completions", _chat_completions),
         ("POST", "/tokenize", _tokenize),
         ("POST", "/detokenize", _detokenize),
+        ("POST", "/v1/load_lora_adapter", _load_lora_adapter),
+        ("POST", "/v1/unload_lora_adapter", _unload_lora_adapter),
         ("GET", "/fake/config", _get_config),
         ("POST", "/fake/config", _post_config),
         ("GET", "/fake/requests", _get_requests),
@@ -1400,7 +1476,20 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fail-status", type=int, default=None)
     parser.add_argument("--fail-after-tokens", type=int, default=None)
     parser.add_argument("--vocab-id", default=DEFAULT_VOCAB_ID)
+    # As vLLM's flags: NAME=PATH adapters (--enable-lora and --max-lora-rank change nothing here).
+    parser.add_argument("--lora-modules", nargs="*", default=[], metavar="NAME=PATH")
+    parser.add_argument("--enable-lora", action="store_true")
+    parser.add_argument("--max-lora-rank", type=int, default=None)
     return parser.parse_args(argv)
+
+
+def _lora_modules(specs: Sequence[str]) -> dict[str, str]:
+    """NAME=PATH pairs as vLLM's --lora-modules takes them."""
+    pairs = [spec.partition("=") for spec in specs]
+    bad = [spec for spec, (_, sep, path) in zip(specs, pairs, strict=True) if not sep or not path]
+    if bad:
+        raise SystemExit(f"--lora-modules wants NAME=PATH, not {bad[0]!r}")
+    return {name: path for name, _, path in pairs}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1416,6 +1505,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         fail_status=args.fail_status,
         fail_after_tokens=args.fail_after_tokens,
         vocab_id=args.vocab_id,
+        lora_modules=_lora_modules(args.lora_modules),
+        # Read from the environment, as vLLM reads it.
+        runtime_lora_updating=os.environ.get("VLLM_ALLOW_RUNTIME_LORA_UPDATING", "").lower()
+        in ("1", "true"),
     )
     uvicorn.run(create_fake_app(config), host=args.host, port=args.port, log_level="info")
     return 0

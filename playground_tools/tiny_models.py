@@ -5,7 +5,8 @@ does not, and the app never imports this module):
 
     .venv-vllm/bin/python -m playground_tools.tiny_models OUT_DIR
 
-writes OUT_DIR/tiny-base and OUT_DIR/tiny-chat. They share one byte-level BPE tokenizer; only
+writes OUT_DIR/tiny-base and OUT_DIR/tiny-chat, and OUT_DIR/tiny-lora: a rank-8 PEFT LoRA
+adapter of tiny-base on q_proj and v_proj. The models share one byte-level BPE tokenizer; only
 the chat one has a chat template. Weights are random (fixed seed) but shaped so generations
 are clean: the end-of-sequence token and byte tokens that are not printable text are never
 sampled, so answers always run to max_tokens as readable, seed-dependent gibberish.
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 # Bump when anything below changes what is written: cached models are then rebuilt.
-VERSION = "2"
+VERSION = "3"
 MARKER = "tiny-models.json"
 BASE_DIR = "tiny-base"
 CHAT_DIR = "tiny-chat"
+LORA_DIR = "tiny-lora"
 SEED = 1234
 
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"
@@ -55,6 +57,12 @@ VOCAB_SIZE = 512
 # See _shape_weights.
 CONSTANT_DIM = 4.0
 LOGIT_SCALE = 0.15
+# The adapter: vLLM's smallest rank above 1, on the attention projections PEFT targets by default.
+LORA_RANK = 8
+LORA_ALPHA = 16
+LORA_TARGETS = ("q_proj", "v_proj")
+# Large enough that the adapter's answers differ from the base model's.
+LORA_B_SCALE = 0.3
 
 TRAINING_TEXT = """\
 The quick brown fox jumps over the lazy dog. A base model continues the text it is given;
@@ -84,7 +92,8 @@ def build(out_dir: Path) -> bool:
         tokenizer = _make_tokenizer()
         for name, chat in ((BASE_DIR, False), (CHAT_DIR, True)):
             _save_model(staging / name, tokenizer, chat_template=CHAT_TEMPLATE if chat else None)
-        for name in (BASE_DIR, CHAT_DIR):
+        _save_adapter(staging / LORA_DIR, base_model=out_dir / BASE_DIR)
+        for name in (BASE_DIR, CHAT_DIR, LORA_DIR):
             shutil.rmtree(out_dir / name, ignore_errors=True)
             (staging / name).rename(out_dir / name)
     (out_dir / MARKER).write_text(json.dumps({"version": VERSION}) + "\n", encoding="utf-8")
@@ -97,8 +106,10 @@ def is_current(out_dir: Path) -> bool:
         marker = json.loads((out_dir / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return marker.get("version") == VERSION and all(
-        (out_dir / name / "config.json").is_file() for name in (BASE_DIR, CHAT_DIR)
+    return (
+        marker.get("version") == VERSION
+        and all((out_dir / name / "config.json").is_file() for name in (BASE_DIR, CHAT_DIR))
+        and (out_dir / LORA_DIR / "adapter_config.json").is_file()
     )
 
 
@@ -163,6 +174,49 @@ def _save_model(path: Path, tokenizer: Any, chat_template: str | None) -> None:
         tokenizer_config["chat_template"] = chat_template
         config_path.write_text(json.dumps(tokenizer_config, indent=2) + "\n", encoding="utf-8")
         (path / "chat_template.jinja").unlink(missing_ok=True)
+
+
+def _save_adapter(path: Path, base_model: Path) -> None:
+    """Save a random rank-8 LoRA adapter of the base model in PEFT's format.
+
+    PEFT names the weights base_model.model.<module>.lora_A/B.weight, with A of shape
+    [rank, in_features] and B of shape [out_features, rank]; B is random, not PEFT's zeros,
+    so the adapter changes what the model says.
+    """
+    import torch  # type: ignore[import-not-found,unused-ignore]
+    from safetensors.torch import save_file  # type: ignore[import-not-found,unused-ignore]
+
+    hidden = MODEL_SHAPE["hidden_size"]
+    head_dim = MODEL_SHAPE["head_dim"]
+    outputs = {
+        "q_proj": MODEL_SHAPE["num_attention_heads"] * head_dim,
+        "v_proj": MODEL_SHAPE["num_key_value_heads"] * head_dim,
+    }
+    generator = torch.Generator().manual_seed(SEED + 1)
+    tensors = {}
+    for layer in range(MODEL_SHAPE["num_hidden_layers"]):
+        for target in LORA_TARGETS:
+            prefix = f"base_model.model.model.layers.{layer}.self_attn.{target}"
+            a = torch.randn(LORA_RANK, hidden, generator=generator) / hidden**0.5
+            b = torch.randn(outputs[target], LORA_RANK, generator=generator) * LORA_B_SCALE
+            tensors[f"{prefix}.lora_A.weight"] = a.contiguous()
+            tensors[f"{prefix}.lora_B.weight"] = b.contiguous()
+    path.mkdir(parents=True)
+    save_file(tensors, str(path / "adapter_model.safetensors"), metadata={"format": "pt"})
+    config = {
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "base_model_name_or_path": str(base_model),
+        "r": LORA_RANK,
+        "lora_alpha": LORA_ALPHA,
+        "lora_dropout": 0.0,
+        "target_modules": list(LORA_TARGETS),
+        "bias": "none",
+        "fan_in_fan_out": False,
+        "inference_mode": True,
+        "modules_to_save": None,
+    }
+    (path / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n", "utf-8")
 
 
 def _unwanted_token_ids(tokenizer: Any) -> list[int]:

@@ -13,7 +13,6 @@ from app.comparisons.schemas import (
     ComparisonInput,
     ConversationOut,
     GenerationOut,
-    ModelOut,
     ParticipantOut,
     TurnInput,
     TurnOut,
@@ -24,27 +23,10 @@ from app.comparisons.schemas import (
 from app.comparisons.views import label, revealed_to
 from app.generation.records import Generation
 from app.lens.queries import shifted_ratios
-from app.web.deps import ModelsDep
 from app.web.guards import require_json
 
 router = APIRouter(prefix="/api/v1", tags=["comparisons"])
 json_body = [Depends(require_json)]
-
-
-@router.get("/models", response_model=list[ModelOut])
-async def list_models(models: ModelsDep) -> list[ModelOut]:
-    """The configured models (API keys are never shown)."""
-    return [
-        ModelOut(
-            name=m.name,
-            kind=m.kind.value,
-            model=m.model,
-            url=m.url,
-            revision=m.revision,
-            description=m.description,
-        )
-        for m in models.models
-    ]
 
 
 @router.post(

@@ -113,17 +113,6 @@ class VoteInput(BaseModel):
         return scores
 
 
-class ModelOut(BaseModel):
-    """A configured model, without secrets."""
-
-    name: str
-    kind: str
-    model: str
-    url: str | None
-    revision: str | None
-    description: str | None
-
-
 class GenerationOut(BaseModel):
     """One side's answer with what it was sent and how it went."""
 

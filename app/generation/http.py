@@ -1,5 +1,6 @@
 """The one HTTP helper for model servers (headers, errors), and their JSON calls: /tokenize,
 /detokenize, /v1/models."""
+# LoRA adapter calls (/v1/load_lora_adapter, parents from /v1/models) are in adapters.py.
 
 from __future__ import annotations
 
@@ -190,11 +191,19 @@ async def max_model_len(http: httpx.AsyncClient, model: ModelConfig) -> int:
     cards = answer.get("data")
     if not isinstance(cards, list) or not cards:
         raise MalformedResponse(f"{model.name} lists no models in /v1/models")
-    card = next((c for c in cards if isinstance(c, dict) and c.get("id") == model.model), cards[0])
+    card = _card(cards, model.model) or cards[0]
+    if isinstance(card, dict) and card.get("max_model_len") is None and card.get("parent"):
+        # vLLM gives an adapter's card no max_model_len: its parent's is the one that applies.
+        card = _card(cards, card["parent"]) or card
     limit = card.get("max_model_len") if isinstance(card, dict) else None
     if not isinstance(limit, int) or limit < 1:
         raise MalformedResponse(f"{model.name} gives no max_model_len in /v1/models")
     return limit
+
+
+def _card(cards: list[Any], served: object) -> dict[str, Any] | None:
+    """The /v1/models card of one served name, or None."""
+    return next((c for c in cards if isinstance(c, dict) and c.get("id") == served), None)
 
 
 async def rendered_chat_prompt(

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from app.config import ConfigError, ModelConfig, ModelsFile
+from app.generation import lora
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VLLM_PYTHON = REPO_ROOT / ".venv-vllm" / "bin" / "python"
@@ -108,6 +109,14 @@ class ServerProcess:
         return f"vLLM server for {self.model.name} exited with code {code}:\n{tail(self.log_path)}"
 
 
+@dataclass(frozen=True)
+class LoraPlan:
+    """A launched model's LoRA setup: the adapters it serves and the rank vLLM must allow."""
+
+    adapters: tuple[ModelConfig, ...] = ()
+    max_rank: int | None = None
+
+
 @dataclass
 class LaunchSettings:
     """How to launch servers: which Python has vLLM, where logs go, how long to wait."""
@@ -139,13 +148,15 @@ class LocalServers:
                 f"models {', '.join(m.name for m in to_launch)} need vLLM, but {python} does not "
                 "exist: run `bash scripts/setup-vllm.sh` (or `make vllm`) first"
             )
+        # Adapter ranks are read before anything starts: a bad adapter fails at once.
+        plans = {m.name: self.lora_plan(m, models) for m in to_launch}
         gpu = has_cuda_gpu() if self.settings.gpu is None else self.settings.gpu
         share = round(GPU_MEMORY_BUDGET / len(to_launch), 3)
         cores = cpu_shares(len(to_launch))
         launched: dict[str, str] = {}
         try:
             for model, own_cores in zip(to_launch, cores, strict=True):
-                server = self._spawn(model, gpu, share, own_cores)
+                server = self._spawn(model, gpu, share, own_cores, plans[model.name])
                 self._wait_healthy(server)
                 launched[model.name] = server.url
         except BaseException:
@@ -158,8 +169,22 @@ class LocalServers:
             ]
         )
 
-    def command(self, model: ModelConfig, port: int, gpu: bool, share: float) -> list[str]:
-        """The vLLM command line for one model."""
+    def lora_plan(self, model: ModelConfig, models: ModelsFile) -> LoraPlan:
+        """The adapters a launched model serves, and --max-lora-rank for them."""
+        adapters = models.adapters_of(model.name)
+        if not lora.lora_enabled(model, adapters):
+            return LoraPlan()
+        return LoraPlan(adapters, lora.max_lora_rank(model, adapters, self.settings.vllm_python))
+
+    def command(
+        self,
+        model: ModelConfig,
+        port: int,
+        gpu: bool,
+        share: float,
+        plan: LoraPlan | None = None,
+    ) -> list[str]:
+        """The vLLM command line for one model (with its adapters, if any)."""
         assert model.source is not None
         args = [str(self.settings.vllm_python), "-m", "vllm.entrypoints.openai.api_server"]
         args += ["--model", model.source, "--served-model-name", model.model]
@@ -178,10 +203,17 @@ class LocalServers:
             # The CPU build spends minutes in torch.compile at every start (its compile cache does
             # not reload); eager mode starts in seconds and is what the CPU path is for.
             args += ["--enforce-eager"]
+        plan = plan or LoraPlan()
+        args += lora.lora_args(model, plan.adapters, plan.max_rank)
         return args + list(model.vllm_args)
 
     def _spawn(
-        self, model: ModelConfig, gpu: bool, share: float, cores: list[int] | None = None
+        self,
+        model: ModelConfig,
+        gpu: bool,
+        share: float,
+        cores: list[int] | None = None,
+        plan: LoraPlan | None = None,
     ) -> ServerProcess:
         port = free_port()
         self.settings.log_dir.mkdir(parents=True, exist_ok=True)
@@ -199,7 +231,10 @@ class LocalServers:
                 env.setdefault("OMP_NUM_THREADS", "1")
             # Run the model in the server process: one fewer process importing torch (~20 s).
             env.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        command = self.command(model, port, gpu, share)
+        command = self.command(model, port, gpu, share, plan)
+        if lora.lora_enabled(model, plan.adapters if plan else ()):
+            # Lets the playground add adapters to this server while it runs.
+            env.setdefault(lora.RUNTIME_UPDATING_ENV, "True")
         self.progress(
             f"starting vLLM for {model.name} ({model.source}) on port {port}; log: {log_path}"
         )

@@ -68,40 +68,6 @@ def short(*servers: FakeServer, words: int = 6) -> None:
         server.config.answer_words = words
 
 
-# ---------------------------------------------------------------- models
-
-
-async def test_models_lists_configured_models_in_order(
-    client: httpx.AsyncClient, models: ModelsFile
-) -> None:
-    response = await client.get("/api/v1/models")
-    assert response.status_code == 200
-    listed = response.json()
-    assert [m["name"] for m in listed] == [m.name for m in models.models]
-    by_name = {m["name"]: m for m in listed}
-    base = models.models[0]
-    assert by_name[base.name] == {
-        "name": base.name,
-        "kind": base.kind.value,
-        "model": base.model,
-        "url": base.url,
-        "revision": base.revision,
-        "description": base.description,
-    }
-
-
-async def test_models_never_shows_an_api_key(settings: Settings, models: ModelsFile) -> None:
-    secret = "sk-very-secret-key-0123456789"
-    keyed = [models.models[0].model_copy(update={"api_key": secret}), *models.models[1:]]
-    async with app_client(settings, ModelsFile(models=keyed)) as client:
-        response = await client.get("/api/v1/models")
-        openapi = await client.get("/openapi.json")
-    assert response.status_code == 200
-    assert secret not in response.text
-    assert all("api_key" not in m for m in response.json())
-    assert "api_key" not in openapi.json()["components"]["schemas"]["ModelOut"]["properties"]
-
-
 # ---------------------------------------------------------------- first turn
 
 

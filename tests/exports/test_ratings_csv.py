@@ -26,9 +26,9 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from app.comparisons.models import Conversation, Turn
-from app.generation.records import Generation
 from app.config import ModelConfig, ModelKind, ModelsFile, Settings
 from app.exports.ratings import CHUNK_ROWS, COLUMNS
+from app.generation.records import Generation
 from app.main import create_app
 from playground_tools.fake_vllm import FakeServer
 from tests.conftest import csrf_headers, postgres_admin, postgres_server_url

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from app.comparisons.models import Conversation, Turn
+from app.exports.token_shift import CHUNK_ANALYSES, FIELDS
 from app.generation.records import Generation
 from app.lens.models import TokenShiftAnalysis
-from app.exports.token_shift import CHUNK_ANALYSES, FIELDS
 from app.lens.shift import ShiftAnalysis, TokenShift
 from playground_tools.fake_vllm import FakeServer
 

@@ -246,15 +246,16 @@ def vllm_python() -> Path:
 
 @dataclass(frozen=True)
 class TinyModels:
-    """Where the tiny base and chat models are."""
+    """Where the tiny base and chat models, and the base model's LoRA adapter, are."""
 
     base: Path
     chat: Path
+    lora: Path
 
 
 @pytest.fixture(scope="package")
 def tiny_models(vllm_python: Path) -> TinyModels:
-    """Build (once, cached across runs) the tiny base and chat models."""
+    """Build (once, cached across runs) the tiny base and chat models and the LoRA adapter."""
     result = subprocess.run(
         [str(vllm_python), "-m", "playground_tools.tiny_models", str(MODELS_CACHE)],
         cwd=REPO,
@@ -266,7 +267,11 @@ def tiny_models(vllm_python: Path) -> TinyModels:
     if result.returncode != 0:
         pytest.fail(f"building the tiny models failed:\n{result.stdout}\n{result.stderr}")
     print(result.stdout.strip())
-    return TinyModels(base=MODELS_CACHE / "tiny-base", chat=MODELS_CACHE / "tiny-chat")
+    return TinyModels(
+        base=MODELS_CACHE / "tiny-base",
+        chat=MODELS_CACHE / "tiny-chat",
+        lora=MODELS_CACHE / "tiny-lora",
+    )
 
 
 @dataclass(frozen=True)

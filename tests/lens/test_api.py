@@ -10,9 +10,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from app.config import ModelsFile
 from app.generation.records import Generation
 from app.lens.models import TokenShiftAnalysis
-from app.config import ModelsFile
 from playground_tools.fake_vllm import FakeServer
 from tests.lens.helpers import lens_models, tokens_of
 

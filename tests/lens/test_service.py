@@ -11,11 +11,11 @@ import pytest
 from fastapi import FastAPI
 
 from app.comparisons.models import Slot as Side
-from app.generation.records import Generation, GenerationStatus
-from app.lens.models import TokenShiftAnalysis
 from app.errors import Conflict
+from app.generation.records import Generation, GenerationStatus
 from app.generation.urial import load_urial_format
 from app.lens.errors import LensError
+from app.lens.models import TokenShiftAnalysis
 from app.lens.service import LensService
 from playground_tools.fake_vllm import FakeServer
 

@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 
 import httpx
+from app.engines.fake_vllm import FakeConfig, FakeServer
 from asgi_lifespan import LifespanManager
 
 from app.config import ModelConfig, ModelKind, ModelsFile, Settings
-from app.engines.fake_vllm import FakeConfig, FakeServer
 from app.main import create_app
 
 AWKWARD = 'He said "hi", then\nleft; =SUM(A1) +1 -2 @x, tab\there, ünïcödé, 🙂'
