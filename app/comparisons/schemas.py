@@ -180,6 +180,8 @@ def generation_out(
         values.update(dict.fromkeys(IDENTIFYING_FIELDS))
         # A base model's request carries its format's stop strings: that would tell.
         values["params"] = {}
+        if values.get("error"):
+            values["error"] = "this model failed to answer (details show once you have judged)"
     out = GenerationOut.model_validate(values)
     out.shifted_ratio = shifted_ratio if revealed else None
     return out

@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from app.comparisons.models import Conversation, Turn
+from app.comparisons.models import Conversation, Judgement, JudgementEntry, Participant, Turn
 from app.config import ModelConfig, ModelKind, ModelsFile, Settings
 from app.exports.ratings import CHUNK_ROWS, COLUMNS
 from app.generation.records import Generation
@@ -41,15 +41,17 @@ DOCUMENTED_COLUMNS = [
     "temperature", "top_p", "top_k", "max_tokens", "seed", "stop",
     "finish_reason_a", "finish_reason_b", "completion_tokens_a", "completion_tokens_b",
     "shifted_ratio_a", "shifted_ratio_b",
+    "judgement_id", "slot_a", "slot_b", "position_a", "position_b", "blind", "n_models",
 ]  # fmt: skip
 TEXT_COLUMNS = [
     "rater", "conversation_id", "system", "prompt", "model_a", "kind_a", "model_b", "kind_b",
     "response_a", "response_b", "winner", "winner_model", "comment",
-    "finish_reason_a", "finish_reason_b",
+    "finish_reason_a", "finish_reason_b", "slot_a", "slot_b", "blind",
 ]  # fmt: skip
 NUMBER_COLUMNS = [
     "vote_id", "turn", "score_a", "score_b", "temperature", "top_p", "top_k", "max_tokens",
     "seed", "completion_tokens_a", "completion_tokens_b", "shifted_ratio_a", "shifted_ratio_b",
+    "judgement_id", "position_a", "position_b", "n_models",
 ]  # fmt: skip
 # Spreadsheets run cells starting with these as formulas (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -302,6 +304,7 @@ def assert_row_matches(
         "response_a": gen_a["text"], "response_b": gen_b["text"], "winner": vote["winner"],
         "winner_model": winner_model.get(vote["winner"], ""), "comment": vote["comment"] or "",
         "finish_reason_a": gen_a["finish_reason"], "finish_reason_b": gen_b["finish_reason"],
+        "slot_a": "a", "slot_b": "b", "blind": "true" if vote["blind"] else "false",
     }  # fmt: skip
     numbers = {
         "vote_id": vote["id"], "turn": turn["number"], "score_a": vote["score_a"],
@@ -310,6 +313,8 @@ def assert_row_matches(
         "seed": params["seed"], "completion_tokens_a": gen_a["completion_tokens"],
         "completion_tokens_b": gen_b["completion_tokens"],
         "shifted_ratio_a": gen_a["shifted_ratio"], "shifted_ratio_b": gen_b["shifted_ratio"],
+        "judgement_id": vote["id"], "position_a": vote["positions"]["a"],
+        "position_b": vote["positions"]["b"], "n_models": len(vote["generation_ids"]),
     }  # fmt: skip
     assert set(text) == set(TEXT_COLUMNS) and set(numbers) == set(NUMBER_COLUMNS)
     for name, value in text.items():
@@ -484,7 +489,7 @@ async def test_shifted_ratios_are_the_judged_answers_analyses(
     path = tmp_path / "ratings.csv"
     path.write_bytes(ratings.response.content)
     frame = pd.read_csv(path)
-    assert list(frame.columns[-2:]) == ["shifted_ratio_a", "shifted_ratio_b"]
+    assert list(frame.columns[31:33]) == ["shifted_ratio_a", "shifted_ratio_b"]
     assert frame["shifted_ratio_b"].dtype == float and frame["shifted_ratio_a"].dtype == float
     row = frame[(frame["rater"] == "alice") & (frame["turn"] == 1)].iloc[0]
     assert row["shifted_ratio_b"] == analysed and pd.isna(row["shifted_ratio_a"])
@@ -519,33 +524,38 @@ async def test_export_of_more_votes_than_one_chunk_has_every_row(
     start = datetime(2025, 1, 1, tzinfo=UTC)
     params = {"temperature": 0.7, "top_p": 0.95, "top_k": -1, "max_tokens": 8, "seed": 7,
               "stop": [], "repetition_penalty": 1.0}  # fmt: skip
-    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in ("c", "t", "g", "v")}
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in ("c", "p", "t", "g", "j", "e")}
     for i in range(votes):
         number, cid = i % turns_per_conversation + 1, f"{i // turns_per_conversation:032x}"
         at = start + timedelta(seconds=i)
         if number == 1:
-            rows["c"].append({
-                "id": cid, "created_at": at, "updated_at": at, "title": f"c{i}",
-                "base_format": "raw", "model_a": "base", "kind_a": "base", "model_b": "chat",
-                "kind_b": "chat",
-            })  # fmt: skip
+            rows["c"].append({"id": cid, "created_at": at, "updated_at": at, "title": f"c{i}",
+                              "base_format": "raw"})  # fmt: skip
+            rows["p"] += [
+                {"conversation_id": cid, "slot": slot, "position": position, "model_name": kind,
+                 "model_kind": kind}
+                for position, (slot, kind) in enumerate((("a", "base"), ("b", "chat")))
+            ]  # fmt: skip
         rows["t"].append({"id": i + 1, "conversation_id": cid, "number": number,
                           "prompt": f"prompt {i}", "params": params, "created_at": at})  # fmt: skip
         for offset, side in ((1, "a"), (2, "b")):
             rows["g"].append({
-                "id": 2 * i + offset, "turn_id": i + 1, "side": side, "is_current": True,
+                "id": 2 * i + offset, "turn_id": i + 1, "slot": side, "is_current": True,
                 "model_name": side, "model_kind": "base", "served_model": side,
                 "endpoint": "http://x/v1/completions", "prompt_format": "raw",
                 "prompt_text": f"prompt {i}", "params": params, "seed": 7, "status": "done",
                 "text": f"answer {side} {i}", "finish_reason": "stop", "completion_tokens": 3,
                 "created_at": at,
             })  # fmt: skip
-        rows["v"].append({
-            "id": i + 1, "turn_id": i + 1, "generation_a_id": 2 * i + 1,
-            "generation_b_id": 2 * i + 2, "rater": "bulk", "winner": "a", "created_at": at,
-            "updated_at": at,
-        })  # fmt: skip
-    tables = {"c": Conversation, "t": Turn, "g": Generation, "v": Vote}
+        rows["j"].append({"id": i + 1, "turn_id": i + 1, "rater": "bulk", "all_bad": False,
+                          "blind": False, "created_at": at, "updated_at": at})  # fmt: skip
+        rows["e"] += [
+            {"judgement_id": i + 1, "slot": slot, "generation_id": 2 * i + offset,
+             "position": offset - 1, "rank": offset}
+            for offset, slot in ((1, "a"), (2, "b"))
+        ]  # fmt: skip
+    tables = {"c": Conversation, "p": Participant, "t": Turn, "g": Generation, "j": Judgement,
+              "e": JudgementEntry}  # fmt: skip
     async with app.state.playground.sessions() as session, session.begin():
         for key, model in tables.items():
             await session.execute(sa.insert(model), rows[key])

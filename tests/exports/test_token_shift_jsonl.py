@@ -124,12 +124,11 @@ async def test_more_analyses_than_one_chunk_are_all_exported_in_order(
         cid = f"{i:032x}"
         rows["c"].append({
             "id": cid, "created_at": at, "updated_at": at, "title": f"c{i}", "base_format": "raw",
-            "model_a": "base", "kind_a": "base", "model_b": "chat", "kind_b": "chat",
         })  # fmt: skip
         rows["t"].append({"id": i + 1, "conversation_id": cid, "number": 1,
                           "prompt": f"prompt {i}", "params": {}, "created_at": at})  # fmt: skip
         rows["g"].append({
-            "id": i + 1, "turn_id": i + 1, "side": "b", "is_current": True, "model_name": "chat",
+            "id": i + 1, "turn_id": i + 1, "slot": "b", "is_current": True, "model_name": "chat",
             "model_kind": "chat", "served_model": "chat", "endpoint": "http://x/v1",
             "prompt_format": "chat", "params": {}, "status": "done", "text": "a b c",
             "created_at": at,
