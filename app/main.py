@@ -24,6 +24,7 @@ from app.generation.launcher import LocalServers
 from app.generation.runner import GenerationRunner, mark_interrupted
 from app.lens import api as lens_api
 from app.lens import pages as lens_pages
+from app.lens import queries as lens_queries
 from app.lens import templating as lens_templating
 from app.migrate import upgrade_to_head
 from app.web import health
@@ -79,6 +80,7 @@ def create_app(
             csrf=CsrfSigner(settings.resolved_secret_key(), settings.secure_cookies),
             local_servers=local_servers,
             notice=notice,
+            analyses_of=lens_queries.analyses_of,
         )
         try:
             yield

@@ -22,7 +22,7 @@ from app.comparisons.schemas import (
 )
 from app.comparisons.views import label, revealed_to
 from app.generation.records import Generation
-from app.lens.queries import shifted_ratios
+from app.web.deps import State
 from app.web.guards import require_json
 
 router = APIRouter(prefix="/api/v1", tags=["comparisons"])
@@ -35,10 +35,12 @@ json_body = [Depends(require_json)]
     response_model=ConversationOut,
     dependencies=json_body,
 )
-async def create_comparison(data: ComparisonInput, service: ServiceDep) -> ConversationOut:
-    """Run one prompt on both models (waits for both answers) and return the conversation."""
+async def create_comparison(
+    data: ComparisonInput, service: ServiceDep, state: State
+) -> ConversationOut:
+    """Run one prompt on every model (waits for every answer) and return the conversation."""
     turn = await service.start_conversation(data)
-    return await _finish_and_read(service, turn)
+    return await _finish_and_read(service, state, turn)
 
 
 @router.post(
@@ -47,10 +49,12 @@ async def create_comparison(data: ComparisonInput, service: ServiceDep) -> Conve
     response_model=ConversationOut,
     dependencies=json_body,
 )
-async def add_turn(conversation_id: str, data: TurnInput, service: ServiceDep) -> ConversationOut:
+async def add_turn(
+    conversation_id: str, data: TurnInput, service: ServiceDep, state: State
+) -> ConversationOut:
     """Ask a follow-up: each model sees the conversation with its own earlier answers."""
     turn = await service.continue_conversation(conversation_id, data)
-    return await _finish_and_read(service, turn)
+    return await _finish_and_read(service, state, turn)
 
 
 @router.post(
@@ -71,28 +75,30 @@ async def vote(conversation_id: str, data: VoteInput, service: ServiceDep) -> Vo
 async def get_comparison(
     conversation_id: str,
     service: ServiceDep,
+    state: State,
     rater: Annotated[str | None, Query(max_length=64, description=RATER_HELP)] = None,
 ) -> ConversationOut:
     """A conversation with every turn, its current answers and the judgements."""
     conversation = await service.get_conversation(conversation_id)
-    return await read_conversation(service, conversation, rater)
+    return await read_conversation(service, state, conversation, rater)
 
 
 RATER_HELP = "a blind comparison shows names to a rater who has judged it"
 
 
-async def _finish_and_read(service: ServiceDep, turn: Turn) -> ConversationOut:
+async def _finish_and_read(service: ServiceDep, state: State, turn: Turn) -> ConversationOut:
     await service.runner.wait_finished(g.id for g in turn.generations)
     conversation = await service.get_conversation(turn.conversation_id)
-    return await read_conversation(service, conversation, None)
+    return await read_conversation(service, state, conversation, None)
 
 
 async def read_conversation(
-    service: ServiceDep, conversation: Conversation, rater: str | None
+    service: ServiceDep, state: State, conversation: Conversation, rater: str | None
 ) -> ConversationOut:
     """A conversation as the API shows it to this rater, with token-shift ratios."""
     ids = [g.id for t in conversation.turns for g in t.generations]
-    ratios = await shifted_ratios(service.session, ids)
+    analyses = await state.analyses(service.session, ids)
+    ratios = {gid: float(a.shifted_ratio) for gid, a in analyses.items()}
     return conversation_out(conversation, f"/c/{conversation.id}", ratios, rater)
 
 

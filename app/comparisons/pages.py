@@ -22,7 +22,6 @@ from app.errors import NotFound
 from app.generation.params import SamplingParams
 from app.generation.prompts import BaseFormat
 from app.generation.records import Generation
-from app.lens.queries import analyses_of
 from app.web.deps import State
 from app.web.pages import csrf, rater_of, remember_rater, render
 from app.web.templating import templates
@@ -39,7 +38,7 @@ async def views_for(
 ) -> list[TurnView]:
     """Every turn drawn as this rater may see it, with the answers' stored analyses."""
     ids = [g.id for turn in conversation.turns for g in turn.generations]
-    analyses = await analyses_of(session, ids)
+    analyses = await state.analyses(session, ids)
     return conversation_views(conversation, state.runner, rater, base_names(state), analyses)
 
 

@@ -10,19 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.lens.models import TokenShiftAnalysis
 
 
-async def shifted_ratios(session: AsyncSession, generation_ids: Iterable[int]) -> dict[int, float]:
-    """The shifted-token share of every analysed answer among these, by generation id."""
-    ids = list(generation_ids)
-    if not ids:
-        return {}
-    rows = await session.execute(
-        select(TokenShiftAnalysis.generation_id, TokenShiftAnalysis.shifted_ratio).where(
-            TokenShiftAnalysis.generation_id.in_(ids)
-        )
-    )
-    return {generation_id: ratio for generation_id, ratio in rows.tuples()}
-
-
 async def analysis_of(session: AsyncSession, generation_id: int) -> TokenShiftAnalysis | None:
     """The stored token-shift analysis of an answer, if any."""
     result: TokenShiftAnalysis | None = await session.scalar(

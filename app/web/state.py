@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -11,6 +13,8 @@ from app.config import ModelKind, ModelsFile, Settings
 from app.generation.launcher import LocalServers
 from app.generation.runner import GenerationRunner
 from app.web.csrf import CsrfSigner
+
+AnalysesLookup = Callable[[AsyncSession, Iterable[int]], Awaitable[dict[int, Any]]]
 
 
 @dataclass
@@ -27,6 +31,17 @@ class AppState:
     local_servers: LocalServers | None = None
     # Shown on every page, e.g. that offline demo models replace the defaults.
     notice: str | None = None
+    # Stored analyses of answers by generation id, drawn beside them (the token lens's):
+    # create_app plugs the lens in here, so that comparisons need not import it.
+    analyses_of: AnalysesLookup | None = None
+
+    async def analyses(
+        self, session: AsyncSession, generation_ids: Iterable[int]
+    ) -> dict[int, Any]:
+        """The stored analyses of these answers (none when no lookup is plugged in)."""
+        if self.analyses_of is None:
+            return {}
+        return await self.analyses_of(session, generation_ids)
 
     def base_model_names(self) -> tuple[str, ...]:
         """The base models (the token lens scores or continues chat answers with them)."""
