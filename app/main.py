@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.comparisons import api as comparisons_api
@@ -27,6 +27,7 @@ from app.web.csrf import CsrfSigner
 from app.web.errors import install_error_handlers
 from app.web.headers import SecurityHeadersMiddleware
 from app.web.limits import BodySizeLimitMiddleware
+from app.web.params import check_path_ids
 from app.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ def create_app(
         summary="Compare a base model and its chat sibling side by side; rate; export pairs.",
         version="0.1.0",
         lifespan=lifespan,
+        # Every route: a path id no row can have is a 404, never a database error.
+        dependencies=[Depends(check_path_ids)],
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
