@@ -5,21 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.comparisons.models import Generation, Winner
 from app.generation.params import SamplingParams
 from app.generation.prompts import BaseFormat
+from app.text import CleanText, ValidText
 
-
-def no_nul(text: str) -> str:
-    """Refuse the NUL character, which no database text column stores."""
-    if "\x00" in text:
-        raise ValueError("must not contain the NUL character")
-    return text
-
-
-NoNul = AfterValidator(no_nul)
+# Refuse NUL (no database text column stores it) and lone surrogates (not UTF-8).
+NoNul = CleanText
 # Hard caps; Settings may set tighter prompt limits, checked in the service.
 PromptText = Annotated[str, StringConstraints(min_length=1, max_length=100_000), NoNul]
 RaterName = Annotated[
@@ -41,7 +35,7 @@ class ComparisonInput(TurnInput):
     """Start a conversation: the first prompt, and optionally which models and how."""
 
     system: Annotated[str, StringConstraints(max_length=100_000), NoNul] | None = None
-    models: Annotated[list[str], Field(min_length=2, max_length=2)] | None = Field(
+    models: Annotated[list[ValidText], Field(min_length=2, max_length=2)] | None = Field(
         default=None, description="[name_a, name_b]; default: first base and first chat model"
     )
     base_format: BaseFormat = BaseFormat.RAW
