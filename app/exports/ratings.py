@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from app.comparisons.models import Conversation, Generation, TokenShiftAnalysis, Turn, Vote
+from app.exports.cells import neutralise
 
 COLUMNS = [
     "vote_id", "voted_at", "rater", "conversation_id", "turn", "system", "prompt", "history_json",
@@ -23,14 +24,7 @@ COLUMNS = [
     "shifted_ratio_a", "shifted_ratio_b",
 ]  # fmt: skip
 
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_ROWS = 1000
-
-
-def neutralise(cell: str) -> str:
-    """Prefix a would-be formula with an apostrophe so spreadsheets show it as text."""
-    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
 
 
 def _generation_columns(table: Any, prefix: str) -> list[Any]:
