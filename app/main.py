@@ -26,6 +26,7 @@ from app.web import health
 from app.web.csrf import CsrfSigner
 from app.web.errors import install_error_handlers
 from app.web.headers import SecurityHeadersMiddleware
+from app.web.hosts import AllowedHostsMiddleware
 from app.web.limits import BodySizeLimitMiddleware
 from app.web.params import check_path_ids
 from app.web.state import AppState
@@ -92,6 +93,7 @@ def create_app(
         dependencies=[Depends(check_path_ids)],
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.resolved_allowed_hosts())
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
