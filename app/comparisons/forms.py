@@ -69,6 +69,6 @@ def vote_input(form: FormData) -> VoteInput:
         "comment": _text(form, "comment") or None,
     }
     for name in ("turn", "score_a", "score_b"):
-        if _text(form, name).strip():
-            data[name] = _text(form, name).strip()
+        if value := _text(form, name).strip():
+            data[name] = int(value) if value.isdecimal() else value  # scores are strict ints
     return _validate(VoteInput, data)

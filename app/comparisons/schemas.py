@@ -19,7 +19,7 @@ PromptText = Annotated[str, StringConstraints(min_length=1, max_length=100_000),
 RaterName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), NoNul
 ]
-Score = Annotated[int, Field(ge=1, le=5)]
+Score = Annotated[int, Field(strict=True, ge=1, le=5)]  # JSON true, "4", 4.0 are not scores
 
 
 class TurnInput(BaseModel):
