@@ -22,7 +22,7 @@ from app.generation.runner import GenerationRunner, mark_interrupted
 from app.lens import api as lens_api
 from app.lens import pages as lens_pages
 from app.migrate import upgrade_to_head
-from app.web import health
+from app.web import health, openapi
 from app.web.csrf import CsrfSigner
 from app.web.errors import install_error_handlers
 from app.web.headers import SecurityHeadersMiddleware
@@ -96,6 +96,7 @@ def create_app(
     app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.resolved_allowed_hosts())
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
+    openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
     app.include_router(comparisons_api.router)
