@@ -4,7 +4,8 @@ Every error body is `{"detail": "<a sentence>"}`; a validation error (422) adds 
 problems one by one (`loc`, `msg`, `type`). FastAPI's default document promised
 `{"detail": [ValidationError]}` for 422 and left 400, 405, 413, 415 and 5xx out. Here every
 operation gets its 422 (when it takes input) in the real shape, any other 4xx and 5xx as
-`ErrorOut`, and the error codes a route already names keep their descriptions.
+`ErrorOut`, and the error codes a route already names keep their descriptions. Path ids are
+described with the range and alphabet app/web/params.py lets through.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+
+from app.web.params import CONVERSATION_ID_SCHEMA, ROW_ID_SCHEMA
 
 ERROR_OUT: dict[str, Any] = {
     "title": "ErrorOut",
@@ -61,6 +64,18 @@ def _json(ref: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
 
 
+def _describe_ids(operation: dict[str, Any]) -> None:
+    """Path ids with the range and alphabet the app accepts (others are 404s)."""
+    for parameter in operation.get("parameters", []):
+        name = parameter.get("name", "")
+        if parameter.get("in") != "path":
+            continue
+        if name == "conversation_id":
+            parameter["schema"] = {**parameter.get("schema", {}), **CONVERSATION_ID_SCHEMA}
+        elif name.endswith("_id"):
+            parameter["schema"] = {**parameter.get("schema", {}), **ROW_ID_SCHEMA}
+
+
 def document_errors(document: dict[str, Any]) -> dict[str, Any]:
     """Rewrite the error responses of every operation in place; return the document."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
@@ -71,6 +86,7 @@ def document_errors(document: dict[str, Any]) -> dict[str, Any]:
             operation = item.get(method)
             if operation is None:
                 continue
+            _describe_ids(operation)
             responses = operation.setdefault("responses", {})
             takes_input = bool(operation.get("parameters") or operation.get("requestBody"))
             if takes_input and "422" not in responses:

@@ -9,9 +9,8 @@ on the whole app checks every path parameter by name, so a new route is covered 
 from __future__ import annotations
 
 import re
-from typing import Annotated
 
-from fastapi import Path, Request
+from fastapi import Request
 
 from app.errors import NotFound
 
@@ -20,17 +19,14 @@ MAX_ROW_ID = 2**31 - 1
 CONVERSATION_ID_PATTERN = r"^[0-9A-Za-z_-]{1,64}$"
 _CONVERSATION_ID = re.compile(CONVERSATION_ID_PATTERN)
 _ROW_ID = re.compile(r"^[0-9]{1,10}$")
-
-RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="a row id")]
-ConversationId = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=64,
-        pattern=CONVERSATION_ID_PATTERN,
-        description="a conversation id (letters, digits, _ and -)",
-    ),
-]
+# How the OpenAPI document describes the ids (app/web/openapi.py).
+ROW_ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}
+CONVERSATION_ID_SCHEMA = {
+    "type": "string",
+    "pattern": CONVERSATION_ID_PATTERN,
+    "minLength": 1,
+    "maxLength": 64,
+}
 
 
 def is_row_id(value: object) -> bool:

@@ -6,6 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
 from tests.conftest import csrf_headers
 
@@ -50,3 +52,43 @@ async def test_the_vote_form_still_takes_scores_typed_as_text(client: httpx.Asyn
     )
     assert refused.status_code == 422
     assert "score_a" in refused.text
+
+
+async def test_an_unexpected_error_is_a_500_in_the_documented_shape(app: FastAPI) -> None:
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    app.add_api_route("/api/v1/boom", boom)
+    app.add_api_route("/boom", boom)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            api = await client.get("/api/v1/boom")
+            page = await client.get("/boom")
+    assert api.status_code == 500
+    assert api.json() == {"detail": "internal server error"}
+    assert page.status_code == 500 and "internal server error" in page.text
+
+
+async def test_the_document_describes_ids_and_errors_as_they_are(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert {"4XX", "5XX"} <= set(responses), (method, path)
+            if operation.get("parameters") or operation.get("requestBody"):
+                ref = responses["422"]["content"]["application/json"]["schema"]["$ref"]
+                assert ref.endswith("/ValidationErrorOut"), (method, path)
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path" and parameter["name"] != "conversation_id":
+                    assert parameter["schema"]["maximum"] == 2**31 - 1, (method, path)
+                if parameter["name"] == "conversation_id":
+                    assert parameter["schema"]["pattern"], (method, path)
+    response = await client.post("/api/v1/comparisons", json={"prompt": ""})
+    assert response.status_code == 422
+    body = response.json()
+    assert isinstance(body["detail"], str) and body["errors"][0]["loc"] == ["body", "prompt"]
