@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.web.hosts import LOCAL_HOSTS
 
 
 class ConfigError(Exception):
@@ -248,6 +250,9 @@ class Settings(BaseSettings):
     secret_key: str = ""
     # Set true when served over HTTPS: browsers then send the CSRF cookie only over HTTPS.
     secure_cookies: bool = False
+    # The host names (or IPs) users reach the app by, comma-separated; a request naming any
+    # other Host gets 400 (DNS rebinding). Default: the localhost names; required in production.
+    allowed_hosts: Annotated[list[str] | None, NoDecode] = None
     migrate_on_start: bool = True
     # The Python of vLLM's own virtualenv, for models the playground launches itself.
     vllm_python: Path | None = None
@@ -268,13 +273,31 @@ class Settings(BaseSettings):
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 120.0
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:
         if self.env == "production" and len(self.secret_key) < 32:
             raise ValueError(
                 "PLAYGROUND_SECRET_KEY must be set (at least 32 characters) in production"
             )
+        if self.env == "production" and not self.allowed_hosts:
+            raise ValueError(
+                "PLAYGROUND_ALLOWED_HOSTS must be set in production: the host names users reach "
+                "the app by, comma-separated (e.g. playground.example.org,localhost)"
+            )
         return self
+
+    def resolved_allowed_hosts(self) -> list[str]:
+        """The Host names the app answers to (default: this machine's localhost names)."""
+        if self.allowed_hosts is None:
+            return list(LOCAL_HOSTS)
+        return self.allowed_hosts
 
     def resolved_database_url(self) -> str:
         """The async SQLAlchemy URL: DATABASE_URL with its driver made async, or a SQLite file."""

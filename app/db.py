@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from app.text import json_loads
+
 # Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -60,7 +62,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite gets foreign keys and WAL so readers don't block the writer."""
-    kwargs: dict[str, Any] = {}
+    # JSON columns decode with lone surrogates replaced, so a row stored before the door was
+    # shut still encodes as UTF-8 in pages and answers.
+    kwargs: dict[str, Any] = {"json_deserializer": json_loads}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
     else:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.catalog import api as catalog_api
@@ -27,11 +27,13 @@ from app.lens import pages as lens_pages
 from app.lens import queries as lens_queries
 from app.lens import templating as lens_templating
 from app.migrate import upgrade_to_head
-from app.web import health
+from app.web import health, openapi
 from app.web.csrf import CsrfSigner
 from app.web.errors import install_error_handlers
 from app.web.headers import SecurityHeadersMiddleware
+from app.web.hosts import AllowedHostsMiddleware
 from app.web.limits import BodySizeLimitMiddleware
+from app.web.params import check_path_ids
 from app.web.state import AppState
 from app.web.templating import templates
 
@@ -94,12 +96,16 @@ def create_app(
         summary="Compare a base model and its chat sibling side by side; rate; export pairs.",
         version="0.1.0",
         lifespan=lifespan,
+        # Every route: a path id no row can have is a 404, never a database error.
+        dependencies=[Depends(check_path_ids)],
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.resolved_allowed_hosts())
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
     for register in (comparisons_templating.register, lens_templating.register):
         register(templates.env)
+    openapi.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
     app.include_router(catalog_api.router)

@@ -26,6 +26,9 @@ from playground_tools.fake_vllm import FakeConfig, FakeServer
 
 # A port nothing listens on: connections are refused at once.
 DEAD_URL = "http://127.0.0.1:9/v1"
+# The in-process clients call the app "testserver" (httpx's and Starlette's convention); every
+# app a test builds (from Settings read in this environment) answers to it besides localhost.
+os.environ["PLAYGROUND_ALLOWED_HOSTS"] = "localhost,127.0.0.1,::1,testserver"
 
 
 @pytest.fixture(scope="session")

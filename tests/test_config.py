@@ -180,6 +180,7 @@ def test_production_with_short_secret_key_fails(clean_env: pytest.MonkeyPatch) -
 def test_production_with_long_secret_key_is_accepted(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("PLAYGROUND_ENV", "production")
     clean_env.setenv("PLAYGROUND_SECRET_KEY", "k" * 32)
+    clean_env.setenv("PLAYGROUND_ALLOWED_HOSTS", "playground.example.org")
     settings = load_settings()
     assert settings.env == "production"
     assert settings.resolved_secret_key() == "k" * 32

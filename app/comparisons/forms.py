@@ -70,8 +70,8 @@ def vote_input(form: FormData) -> VoteInput:
         "rater": _text(form, "rater"),
         "comment": _text(form, "comment") or None,
     }
-    if _text(form, "turn").strip():
-        data["turn"] = _text(form, "turn").strip()
+    if value := _text(form, "turn").strip():
+        data["turn"] = int(value) if value.isdecimal() else value
     scores = {}
     for slot in SLOTS:
         score = _text(form, f"score_{slot}").strip()

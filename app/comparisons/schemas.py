@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,16 +17,10 @@ from app.comparisons.models import MAX_MODELS, MIN_MODELS, Winner
 from app.generation.params import SamplingParams
 from app.generation.prompts import BaseFormat
 from app.generation.records import Generation
+from app.text import CleanText, ValidText
 
-
-def no_nul(text: str) -> str:
-    """Refuse the NUL character, which no database text column stores."""
-    if "\x00" in text:
-        raise ValueError("must not contain the NUL character")
-    return text
-
-
-NoNul = AfterValidator(no_nul)
+# Refuse NUL (no database text column stores it) and lone surrogates (not UTF-8).
+NoNul = CleanText
 # Hard caps; Settings may set tighter prompt limits, checked in the service.
 PromptText = Annotated[str, StringConstraints(min_length=1, max_length=100_000), NoNul]
 RaterName = Annotated[
@@ -35,6 +28,7 @@ RaterName = Annotated[
 ]
 Score = Annotated[int, Field(ge=1, le=5, strict=True)]
 SlotName = Literal["a", "b", "c", "d"]
+ModelNames = Annotated[list[ValidText], Field(min_length=MIN_MODELS, max_length=MAX_MODELS)]
 
 
 class TurnInput(BaseModel):
@@ -50,12 +44,10 @@ class ComparisonInput(TurnInput):
     """Start a conversation: the first prompt, and optionally which models and how."""
 
     system: Annotated[str, StringConstraints(max_length=100_000), NoNul] | None = None
-    models: Annotated[list[str], Field(min_length=MIN_MODELS, max_length=MAX_MODELS)] | None = (
-        Field(
-            default=None,
-            description="2 to 4 model names, one column each (slots a, b, c, d in this order; "
-            "shuffled when blind); default: the first base and the first chat model",
-        )
+    models: ModelNames | None = Field(
+        default=None,
+        description="2 to 4 model names, one column each (slots a, b, c, d in this order; "
+        "shuffled when blind); default: the first base and the first chat model",
     )
     base_format: BaseFormat = BaseFormat.RAW
     blind: bool = Field(

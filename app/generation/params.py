@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.text import check_text
+
 MAX_SEED = 2**31 - 1
 MAX_STOP_SEQUENCES = 4
 MAX_STOP_CHARS = 64
@@ -42,8 +44,7 @@ class SamplingParams(BaseModel):
         for stop in value:
             if not stop:
                 raise ValueError("stop sequences must not be empty")
-            if "\x00" in stop:
-                raise ValueError("stop sequences must not contain the NUL character")
+            check_text(stop)
             if len(stop) > MAX_STOP_CHARS:
                 raise ValueError(f"each stop sequence is at most {MAX_STOP_CHARS} characters")
         return value

@@ -110,11 +110,18 @@ async def prefix_continuation(
     return fragment(request, "_prefix.html", context, status_code)
 
 
-@router.get("/generations/{generation_id}/rendered-prompt", response_class=HTMLResponse)
+@router.post(
+    "/generations/{generation_id}/rendered-prompt",
+    response_class=HTMLResponse,
+    dependencies=csrf,
+)
 async def rendered_prompt(
     generation_id: int, request: Request, lens: LensDep, session: SessionDep
 ) -> HTMLResponse:
-    """The exact string the model saw after its template, and its token count."""
+    """The exact string the model saw after its template, and its token count.
+
+    A POST: the first time it asks the model server's tokenizer and stores the answer.
+    """
     try:
         generation = await lens.rendered_prompt(generation_id, rater_of(request))
     except PlaygroundError as exc:

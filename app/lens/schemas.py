@@ -14,8 +14,9 @@ from app.lens.models import TokenShiftAnalysis
 from app.lens.prefix import DEFAULT_PREFIX_TOKENS, MAX_PREFIX_TOKENS
 from app.lens.service import LensTarget
 from app.lens.shift import DEFAULT_TOP_K, MAX_TOP_K, Shift, ShiftAnalysis
+from app.text import CleanText
 
-ModelName = Annotated[str, Field(min_length=1, max_length=64)]
+ModelName = Annotated[str, Field(min_length=1, max_length=64), CleanText]
 
 
 class TokenShiftInput(BaseModel):

@@ -47,8 +47,12 @@ class CsrfSigner:
             form = await request.form()
             field = form.get(CSRF_FIELD)
             sent = field if isinstance(field, str) else None
-        if not cookie or not sent or not hmac.compare_digest(sent, self.token_for(cookie)):
+        if not cookie or not sent or not self._matches(sent, cookie):
             raise HTTPException(
                 status_code=403,
                 detail="The form expired or came from another site: reload the page and try again.",
             )
+
+    def _matches(self, sent: str, cookie: str) -> bool:
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+        return hmac.compare_digest(sent.encode("utf-8", "replace"), self.token_for(cookie).encode())

@@ -68,6 +68,12 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         return error_response(request, 422, message)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Still a 500, and still logged (Starlette re-raises after answering), in the shape the
+        # OpenAPI document gives every error.
+        return error_response(request, 500, "internal server error")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
         if _is_api(request) or exc.status_code < 400:

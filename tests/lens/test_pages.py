@@ -65,7 +65,7 @@ async def test_finished_columns_offer_the_lens_and_only_chat_answers_the_analyse
     chat_column = section(page, "article", f"gen-{tid}-b")
     for column, generation in ((base_column, turn["a"]), (chat_column, turn["b"])):
         assert f'hx-get="/generations/{generation["id"]}/tokens"' in column
-        assert f'hx-get="/generations/{generation["id"]}/rendered-prompt"' in column
+        assert f'hx-post="/generations/{generation["id"]}/rendered-prompt"' in column
     # Token shift and prefix continuation score a chat answer under a base model.
     assert f'hx-post="/generations/{turn["b"]["id"]}/token-shift"' in page
     assert f'hx-post="/generations/{turn["b"]["id"]}/prefix-continuations"' in page
@@ -289,7 +289,9 @@ async def test_rendered_prompt_is_fetched_once_and_then_drawn_with_the_page(
     chat_server.config.answer_words = 3
     conversation = await compare(client, system="Be brief.")
     chat = conversation["turns"][0]["b"]
-    response = await client.get(f"/generations/{chat['id']}/rendered-prompt")
+    response = await client.post(
+        f"/generations/{chat['id']}/rendered-prompt", headers=await csrf_headers(client)
+    )
     assert response.status_code == 200, response.text
     rendered = f"<|system|>\nBe brief.<|end|>\n<|user|>\n{PROMPT}<|end|>\n<|assistant|>\n"
     assert f'<div class="raw rendered-text">{html.escape(rendered)}</div>' in response.text
@@ -302,12 +304,31 @@ async def test_rendered_prompt_is_fetched_once_and_then_drawn_with_the_page(
 
 async def test_rendered_prompt_error_is_shown_with_a_retry(client: httpx.AsyncClient) -> None:
     chat = (await compare(client, models=["base", "down"]))["turns"][0]["b"]
-    response = await client.get(
-        f"/generations/{chat['id']}/rendered-prompt", headers={"HX-Request": "true"}
+    response = await client.post(
+        f"/generations/{chat['id']}/rendered-prompt", headers=await csrf_headers(client)
     )
     assert response.status_code == 502
     assert "cannot connect to down" in response.text
-    assert f'hx-get="/generations/{chat["id"]}/rendered-prompt"' in response.text
+    assert f'hx-post="/generations/{chat["id"]}/rendered-prompt"' in response.text
+
+
+async def test_rendered_prompt_is_asked_for_only_by_a_post_with_the_csrf_token(
+    client: httpx.AsyncClient, app: FastAPI, chat_server: FakeServer
+) -> None:
+    """It calls the model server and stores the answer: a state change, so POST with CSRF."""
+    from app.comparisons.models import Generation
+
+    chat_server.config.answer_words = 3
+    chat = (await compare(client))["turns"][0]["b"]
+    url = f"/generations/{chat['id']}/rendered-prompt"
+    chat_server.requests.clear()
+    assert (await client.get(url, headers={"HX-Request": "true"})).status_code == 405
+    refused = await client.post(url, headers={"HX-Request": "true"})
+    assert refused.status_code == 403
+    assert chat_server.requests == []
+    async with app.state.playground.sessions() as session:
+        stored = await session.get(Generation, chat["id"])
+        assert stored is not None and stored.rendered_prompt is None
 
 
 async def test_token_view_of_an_answer_without_logprobs_says_why(
