@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.config import ModelConfig, ModelKind, Settings, load_models_file  # noqa: E402
-from app.generation.client import GenerationRequest, ModelClient, TextDelta  # noqa: E402
+from app.generation.client import ModelClient, TextDelta  # noqa: E402
+from app.generation.contract import GenerationRequest  # noqa: E402
 from app.generation.params import SamplingParams  # noqa: E402
 from tests.support import parse_sse  # noqa: E402
 

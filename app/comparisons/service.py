@@ -23,9 +23,9 @@ from app.comparisons.schemas import ComparisonInput, TurnInput, VoteInput
 from app.config import ModelConfig, ModelKind, ModelsFile, Settings
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, NotFound
-from app.generation.client import GenerationRequest
+from app.generation.contract import GenerationRequest, contract_for
 from app.generation.params import SamplingParams
-from app.generation.prompts import BaseFormat, Exchange, render_base_prompt, render_chat_messages
+from app.generation.prompts import BaseFormat, Exchange
 from app.generation.records import Generation, GenerationStatus
 from app.generation.runner import GenerationRunner
 
@@ -235,31 +235,17 @@ class ComparisonService:
         model = self.models.get(participant.model_name)
         if model is None:
             raise Conflict(f"model {participant.model_name!r} is no longer configured")
-        if model.kind is ModelKind.BASE:
-            fmt = BaseFormat(conversation.base_format)
-            rendered = render_base_prompt(
-                fmt,
-                turn.prompt,
-                history[slot],
-                conversation.system_prompt,
-                self.settings.urial_file,
-            )
-            request = GenerationRequest(
-                model,
-                params.request_fields(rendered.extra_stop),
-                prompt_text=rendered.text,
-                top_logprobs=self.settings.token_top_k,
-            )
-            prompt_format = fmt.value
-        else:
-            messages = render_chat_messages(turn.prompt, history[slot], conversation.system_prompt)
-            request = GenerationRequest(
-                model,
-                params.request_fields(),
-                messages=messages,
-                top_logprobs=self.settings.token_top_k,
-            )
-            prompt_format = "chat"
+        prompted = contract_for(model.kind).prepare(
+            model,
+            turn.prompt,
+            history[slot],
+            conversation.system_prompt,
+            params,
+            base_format=BaseFormat(conversation.base_format),
+            urial_file=self.settings.urial_file,
+            top_logprobs=self.settings.token_top_k,
+        )
+        request = prompted.request
         generation = Generation(
             slot=slot,
             is_current=True,
@@ -268,7 +254,7 @@ class ComparisonService:
             served_model=model.model,
             model_revision=model.revision,
             endpoint=request.endpoint,
-            prompt_format=prompt_format,
+            prompt_format=prompted.prompt_format,
             prompt_text=request.prompt_text,
             messages=request.messages,
             params=request.sampling,

@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 
-from app.config import ModelConfig, ModelKind
+from app.config import ModelConfig
+from app.generation.contract import GenerationRequest, ModelContract, contract_for
 from app.generation.errors import MalformedResponse, ModelServerError
 from app.generation.http import auth_headers, connection_errors, error_message, http_error
 from app.generation.logprobs import TokenInfo, tokens_from_chunk, without_stop_token
@@ -38,54 +39,6 @@ class Finished:
 StreamEvent = TextDelta | Finished
 
 
-@dataclass(frozen=True)
-class GenerationRequest:
-    """What to send: raw text (base) or messages (chat), plus the sampling fields."""
-
-    model: ModelConfig
-    sampling: dict[str, Any]
-    prompt_text: str | None = None
-    messages: list[dict[str, str]] | None = None
-    # Alternatives per token for the token view (0: no logprobs asked for).
-    top_logprobs: int = 0
-    # Token ids sent instead of prompt_text (the same text), so that nothing is re-tokenised.
-    prompt_ids: list[int] | None = None
-
-    @property
-    def path(self) -> str:
-        """The endpoint for this kind of model."""
-        return "/completions" if self.model.kind is ModelKind.BASE else "/chat/completions"
-
-    @property
-    def endpoint(self) -> str:
-        """The full URL the request goes to."""
-        return self.model.server_url + self.path
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body, in vLLM's dialect, streaming with a final usage chunk."""
-        body: dict[str, Any] = {
-            "model": self.model.model,
-            **self.sampling,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if self.model.kind is ModelKind.BASE:
-            body["prompt"] = self.prompt_ids if self.prompt_ids is not None else self.prompt_text
-            if self.top_logprobs:
-                body["logprobs"] = self.top_logprobs
-        else:
-            body["messages"] = self.messages
-            if self.model.chat_template is not None:
-                body["chat_template"] = self.model.chat_template
-            if self.top_logprobs:
-                body["logprobs"] = True
-                body["top_logprobs"] = self.top_logprobs
-        if self.top_logprobs:
-            # The generated token ids, so that the token lens never re-tokenises the answer.
-            body["return_token_ids"] = True
-        return body
-
-
 class ModelClient:
     """Talks to every configured model server over one shared HTTP connection pool."""
 
@@ -107,7 +60,7 @@ class ModelClient:
 
 async def _parse_stream(response: httpx.Response, model: ModelConfig) -> AsyncIterator[StreamEvent]:
     """Turn vLLM's `data: {...}` lines into events; a stream without [DONE] is an error."""
-    kind = model.kind
+    contract = contract_for(model.kind)
     finish_reason: str | None = None
     stop_reason: int | str | None = None
     usage: dict[str, Any] = {}
@@ -147,7 +100,7 @@ async def _parse_stream(response: httpx.Response, model: ModelConfig) -> AsyncIt
                 # The token view is a bonus: odd logprobs must not cost the answer itself.
                 tokens_broken = True
         for choice in chunk.get("choices") or []:
-            text = _choice_text(choice, kind)
+            text = _choice_text(choice, contract)
             if text:
                 yield TextDelta(text)
             if choice.get("finish_reason"):
@@ -157,10 +110,6 @@ async def _parse_stream(response: httpx.Response, model: ModelConfig) -> AsyncIt
     raise ModelServerError(f"{model.name} closed the stream before it finished")
 
 
-def _choice_text(choice: dict[str, Any], kind: ModelKind) -> str:
+def _choice_text(choice: dict[str, Any], contract: ModelContract) -> str:
     """The new text in one streamed choice (NUL, which no database text column takes, replaced)."""
-    if kind is ModelKind.BASE:
-        text = str(choice.get("text") or "")
-    else:
-        text = str((choice.get("delta") or {}).get("content") or "")
-    return text.replace("\x00", "\ufffd")
+    return contract.choice_text(choice).replace("\x00", "\ufffd")

@@ -14,7 +14,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import utcnow
-from app.generation.client import Finished, GenerationRequest, ModelClient, TextDelta
+from app.generation.client import Finished, ModelClient, TextDelta
+from app.generation.contract import GenerationRequest
 from app.generation.errors import ModelServerError
 from app.generation.records import Generation, GenerationStatus
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from app.config import ModelConfig, ModelKind
-from app.generation.client import GenerationRequest
+from app.generation.contract import GenerationRequest
 from app.generation.http import detokenize, tokenize_text
 from app.generation.params import SamplingParams
 from app.lens.errors import LensError
