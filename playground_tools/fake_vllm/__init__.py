@@ -1512,7 +1512,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     uvicorn.run(create_fake_app(config), host=args.host, port=args.port, log_level="info")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
