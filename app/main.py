@@ -20,7 +20,9 @@ from app.config import ModelsFile, Settings, load_models_file, load_settings
 from app.db import create_engine, create_sessionmaker
 from app.exports import api as exports_api
 from app.generation.client import ModelClient
+from app.generation.contract import GenerationRequest
 from app.generation.launcher import LocalServers
+from app.generation.lora_gate import LoraGates
 from app.generation.runner import GenerationRunner, mark_interrupted
 from app.lens import api as lens_api
 from app.lens import pages as lens_pages
@@ -38,6 +40,22 @@ from app.web.state import AppState
 from app.web.templating import templates
 
 log = logging.getLogger(__name__)
+
+
+def needs_lora_gate(app: FastAPI, request: GenerationRequest) -> bool:
+    """Whether a request's server must not batch its base model with its adapters."""
+    state: AppState = app.state.playground
+    setting = state.settings.lora_isolation
+    url = request.model.server_url
+    if setting == "never":
+        return False
+    if setting == "auto":
+        local = state.local_servers
+        if local is None or url not in local.cpu_server_urls():
+            return False
+    return any(m.is_adapter and m.url == url for m in state.models.models)
+
+
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -71,7 +89,9 @@ def create_app(
         )
         limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
         http = httpx.AsyncClient(timeout=timeout, limits=limits)
-        runner = GenerationRunner(ModelClient(http), sessions)
+        runner = GenerationRunner(
+            ModelClient(http), sessions, LoraGates(lambda request: needs_lora_gate(app, request))
+        )
         app.state.playground = AppState(
             settings=settings,
             models=models,

@@ -135,6 +135,8 @@ class LocalServers:
         self.settings = settings
         self.progress = progress
         self.servers: list[ServerProcess] = []
+        # Whether the servers were launched for a GPU (known once start() has run).
+        self.gpu: bool | None = None
         self._lock = threading.Lock()
 
     def start(self, models: ModelsFile) -> ModelsFile:
@@ -151,6 +153,7 @@ class LocalServers:
         # Adapter ranks are read before anything starts: a bad adapter fails at once.
         plans = {m.name: self.lora_plan(m, models) for m in to_launch}
         gpu = has_cuda_gpu() if self.settings.gpu is None else self.settings.gpu
+        self.gpu = gpu
         share = round(GPU_MEMORY_BUDGET / len(to_launch), 3)
         cores = cpu_shares(len(to_launch))
         launched: dict[str, str] = {}
@@ -168,6 +171,10 @@ class LocalServers:
                 for m in models.models
             ]
         )
+
+    def cpu_server_urls(self) -> set[str]:
+        """The servers launched without a GPU (their LoRA batches need isolating)."""
+        return set() if self.gpu else {server.url for server in self.servers}
 
     def lora_plan(self, model: ModelConfig, models: ModelsFile) -> LoraPlan:
         """The adapters a launched model serves, and --max-lora-rank for them."""

@@ -17,6 +17,7 @@ from app.db import utcnow
 from app.generation.client import Finished, ModelClient, TextDelta
 from app.generation.contract import GenerationRequest
 from app.generation.errors import ModelServerError
+from app.generation.lora_gate import LoraGates
 from app.generation.records import Generation, GenerationStatus
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,15 @@ class Outcome:
 class GenerationRunner:
     """Owns every running generation task in this process."""
 
-    def __init__(self, client: ModelClient, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        client: ModelClient,
+        sessions: async_sessionmaker[AsyncSession],
+        lora_gates: LoraGates | None = None,
+    ) -> None:
         self._client = client
         self._sessions = sessions
+        self._lora_gates = lora_gates or LoraGates(lambda _request: False)
         self._live: dict[int, LiveGeneration] = {}
         self._group_signals: dict[int, Signal] = {}
 
@@ -140,21 +147,22 @@ class GenerationRunner:
             self._store(live.generation_id, status=GenerationStatus.RUNNING)
         )
         try:
-            async for event in self._client.stream(request):
-                if isinstance(event, TextDelta):
-                    if ttft_ms is None:
-                        ttft_ms = (time.perf_counter() - started) * 1000
-                    live.text += event.text
-                    self._fire(live.group)
-                elif isinstance(event, Finished):
-                    outcome = Outcome(
-                        GenerationStatus.DONE,
-                        event.finish_reason,
-                        None,
-                        event.prompt_tokens,
-                        event.completion_tokens,
-                        None if event.tokens is None else [t.to_json() for t in event.tokens],
-                    )
+            async with self._lora_gates.hold(request):
+                async for event in self._client.stream(request):
+                    if isinstance(event, TextDelta):
+                        if ttft_ms is None:
+                            ttft_ms = (time.perf_counter() - started) * 1000
+                        live.text += event.text
+                        self._fire(live.group)
+                    elif isinstance(event, Finished):
+                        outcome = Outcome(
+                            GenerationStatus.DONE,
+                            event.finish_reason,
+                            None,
+                            event.prompt_tokens,
+                            event.completion_tokens,
+                            None if event.tokens is None else [t.to_json() for t in event.tokens],
+                        )
         except ModelServerError as exc:
             outcome = Outcome(GenerationStatus.ERROR, "error", str(exc))
         except asyncio.CancelledError:
