@@ -12,16 +12,18 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from app.config import ModelConfig, ModelKind, ModelsFile
+from app.config import ModelConfig, ModelKind, ModelsFile, Settings
 from app.generation.launcher import LaunchSettings, LocalServers
+from app.main import create_app
 from tests.integration.conftest import LOG_DIR, MAX_MODEL_LEN, VLLM_PYTHON, TinyModels
 
 GREEDY = {"max_tokens": 12, "temperature": 0, "seed": 7}
 
 
 @pytest.fixture(scope="module")
-def lora_models(tiny_models: TinyModels) -> Iterator[ModelsFile]:
+def launched(tiny_models: TinyModels) -> Iterator[tuple[LocalServers, ModelsFile]]:
     """The tiny base model launched with its adapter, as `playground serve` would launch it."""
     configured = ModelsFile(
         models=[
@@ -46,15 +48,22 @@ def lora_models(tiny_models: TinyModels) -> Iterator[ModelsFile]:
         # Two cores are shared with the rest of the suite: let the OS place the threads.
         env.setenv("VLLM_CPU_OMP_THREADS_BIND", "nobind")
         try:
-            yield servers.start(configured)
+            yield servers, servers.start(configured)
         finally:
             servers.close()
 
 
 @pytest.fixture
-def models(lora_models: ModelsFile) -> ModelsFile:
-    """The shared `app` and `client` fixtures serve these models (and no other real server)."""
-    return lora_models
+def models(launched: tuple[LocalServers, ModelsFile]) -> ModelsFile:
+    """The shared `client` fixture serves these models (and no other real server)."""
+    return launched[1]
+
+
+@pytest.fixture
+def app(settings: Settings, launched: tuple[LocalServers, ModelsFile]) -> FastAPI:
+    """The app as `playground serve` builds it: it knows which servers it launched."""
+    servers, models = launched
+    return create_app(settings, models, local_servers=servers)
 
 
 async def compare(client: httpx.AsyncClient, a: str, b: str) -> list[dict[str, Any]]:
@@ -83,6 +92,18 @@ async def test_the_configured_adapter_answers_on_completions(
     assert adapter["served_model"] == "tiny-lora"
     # The same greedy request: only the adapter's weights can make the text differ.
     assert adapter["text"] != base["text"]
+    # vllm-cpu answers a base request in a batch with an adapter request with the adapter's
+    # text now and then; the playground keeps them apart (LoRA isolation), so the base
+    # column always says what the base model says alone.
+    alone = httpx.post(
+        f"{url}/completions",
+        json={"model": "tiny-base", "prompt": "The quick brown", **GREEDY},
+        timeout=60,
+    ).json()["choices"][0]["text"]
+    assert base["text"] == alone
+    for _ in range(4):
+        again_base, again_adapter = await compare(client, "base", "tiny-lora")
+        assert (again_base["text"], again_adapter["text"]) == (alone, adapter["text"])
     cards = httpx.get(f"{url}/models", timeout=10).json()["data"]
     assert [(c["id"], c["parent"]) for c in cards] == [
         ("tiny-base", None),
