@@ -19,6 +19,7 @@ from app.comparisons import templating as comparisons_templating
 from app.config import ModelsFile, Settings, load_models_file, load_settings
 from app.db import create_engine, create_sessionmaker
 from app.exports import api as exports_api
+from app.exports import training_api
 from app.generation.client import ModelClient
 from app.generation.launcher import LocalServers
 from app.generation.runner import GenerationRunner, mark_interrupted
@@ -113,6 +114,7 @@ def create_app(
     app.include_router(catalog_api.router)
     app.include_router(comparisons_api.router)
     app.include_router(exports_api.router)
+    app.include_router(training_api.router)
     app.include_router(lens_api.router)
     app.include_router(leaderboard_api.router)
     app.include_router(comparisons_pages.router)

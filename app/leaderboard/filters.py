@@ -11,6 +11,8 @@ from fastapi import Depends, Query
 from pydantic import BeforeValidator, StringConstraints
 
 from app.comparisons.models import Judgement
+from app.errors import InvalidInput
+from app.text import CleanText
 
 
 class Blind(StrEnum):
@@ -36,9 +38,9 @@ class Filters:
         if self.rater is not None:
             statement = statement.where(Judgement.rater == self.rater)
         if self.since is not None:
-            statement = statement.where(Judgement.updated_at >= _utc(self.since))
+            statement = statement.where(Judgement.updated_at >= self.since)
         if self.until is not None:
-            statement = statement.where(Judgement.updated_at < _utc(self.until))
+            statement = statement.where(Judgement.updated_at < self.until)
         return statement
 
     def query(self) -> dict[str, str]:
@@ -53,8 +55,13 @@ class Filters:
 
 
 def _utc(moment: datetime) -> datetime:
-    """A naive datetime is taken as UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    """A naive datetime is taken as UTC; one that cannot be (past year 9999) is a 422."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise InvalidInput(f"{moment.isoformat()} is out of range in UTC") from exc
 
 
 def _blank_is_none(value: object) -> object:
@@ -64,7 +71,7 @@ def _blank_is_none(value: object) -> object:
 
 Blank = BeforeValidator(_blank_is_none)
 RaterQuery = Annotated[
-    Annotated[str, StringConstraints(max_length=64)] | None,
+    Annotated[str, StringConstraints(max_length=64), CleanText] | None,
     Blank,
     Query(description="Only this rater's judgements"),
 ]
@@ -89,7 +96,7 @@ def leaderboard_filters(
     ] = Blind.ONLY,
 ) -> Filters:
     """The leaderboard's filters: blind judgements only unless asked."""
-    return Filters(blind=blind, rater=rater, since=since, until=until)
+    return _filters(blind, rater, since, until)
 
 
 def export_filters(
@@ -102,7 +109,19 @@ def export_filters(
 ) -> Filters:
     """The training exports' filters: any judgement unless asked (a preference is training
     data whether or not the rater knew the models)."""
-    return Filters(blind=blind, rater=rater, since=since, until=until)
+    return _filters(blind, rater, since, until)
+
+
+def _filters(
+    blind: Blind, rater: str | None, since: datetime | None, until: datetime | None
+) -> Filters:
+    """Filters with the window in UTC (checked here, before any answer starts)."""
+    return Filters(
+        blind=blind,
+        rater=rater,
+        since=_utc(since) if since else None,
+        until=_utc(until) if until else None,
+    )
 
 
 LeaderboardFilters = Annotated[Filters, Depends(leaderboard_filters)]
