@@ -86,3 +86,17 @@ async def test_the_page_draws_escaped_names_in_svg(client: httpx.AsyncClient, ap
     assert ">83%</text>" in page.text and ">17%</text>" in page.text
     assert 'href="/api/v1/exports/dpo.parquet?blind=only&amp;form=conversational"' in page.text
     assert " style=" not in page.text
+
+
+async def test_every_download_in_the_menu_answers(client: httpx.AsyncClient, app: FastAPI) -> None:
+    await insert(app, [Vote(["x", "y"], [1, 2]), Vote(["x", "y"], [2, 1], blind=False)])
+    page = await client.get("/leaderboard", params={"rater": "r"})
+    links = re.findall(r'href="(/api/v1/exports/(?:dpo|kto|reward)[^"]+)"', page.text)
+    assert len(links) == 12
+    for link in links:
+        response = await client.get(link.replace("&amp;", "&"))
+        assert response.status_code == 200, link
+        assert "blind=only" in link and "rater=r" in link
+        if link.startswith("/api/v1/exports/dpo.jsonl"):
+            # The page's filters travel with the link: the open vote is left out.
+            assert len(response.text.splitlines()) == 1
