@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from app.leaderboard.schemas import LeaderboardOut
 
 LABEL_WIDTH, ROW_HEIGHT, PLOT_WIDTH, TOP, BOTTOM = 220, 28, 480, 16, 36
-CELL, MATRIX_LABEL = 56, 200
+CELL, LABEL_CHARS, CHAR_WIDTH = 56, 24, 7
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ class Plot:
     ticks: list[Tick]
     whiskers: list[Whisker]
     matrix_size: int
+    matrix_width: int
+    matrix_label: int
     names: list[str]
     cells: list[Cell]
 
@@ -105,6 +107,8 @@ def plot(board: LeaderboardOut) -> Plot:
         for i, m in enumerate(models)
     ]
     axis_y = TOP + len(models) * ROW_HEIGHT
+    # Room for the longest (truncated) name beside and above the matrix.
+    margin = 16 + CHAR_WIDTH * min(LABEL_CHARS, max(len(m.name) for m in models))
     cells = []
     for i, row in enumerate(board.win_rates):
         for j, rate in enumerate(row):
@@ -113,8 +117,8 @@ def plot(board: LeaderboardOut) -> Plot:
             fill, ink = _fill(rate)
             cells.append(
                 Cell(
-                    x=MATRIX_LABEL + j * CELL,
-                    y=MATRIX_LABEL + i * CELL,
+                    x=margin + j * CELL,
+                    y=margin + i * CELL,
                     fill=fill,
                     ink=ink,
                     label=f"{rate:.0%}",
@@ -128,7 +132,10 @@ def plot(board: LeaderboardOut) -> Plot:
         axis_y=axis_y,
         ticks=[Tick(at(t), f"{t:g}") for t in _ticks(low, high)],
         whiskers=whiskers,
-        matrix_size=MATRIX_LABEL + CELL * len(models) + 4,
+        matrix_size=margin + CELL * len(models) + 4,
+        # The last column's slanted name reaches past the matrix to the right.
+        matrix_width=margin + CELL * len(models) + 4 + margin // 2,
+        matrix_label=margin,
         names=[m.name for m in models],
         cells=cells,
     )
