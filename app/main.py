@@ -19,11 +19,14 @@ from app.comparisons import templating as comparisons_templating
 from app.config import ModelsFile, Settings, load_models_file, load_settings
 from app.db import create_engine, create_sessionmaker
 from app.exports import api as exports_api
+from app.exports import training_api
 from app.generation.client import ModelClient
 from app.generation.contract import GenerationRequest
 from app.generation.launcher import LocalServers
 from app.generation.lora_gate import LoraGates
 from app.generation.runner import GenerationRunner, mark_interrupted
+from app.leaderboard import api as leaderboard_api
+from app.leaderboard import pages as leaderboard_pages
 from app.lens import api as lens_api
 from app.lens import pages as lens_pages
 from app.lens import queries as lens_queries
@@ -131,8 +134,11 @@ def create_app(
     app.include_router(catalog_api.router)
     app.include_router(comparisons_api.router)
     app.include_router(exports_api.router)
+    app.include_router(training_api.router)
     app.include_router(lens_api.router)
+    app.include_router(leaderboard_api.router)
     app.include_router(comparisons_pages.router)
     app.include_router(lens_pages.router)
     app.include_router(catalog_pages.router)
+    app.include_router(leaderboard_pages.router)
     return app

@@ -1,0 +1,1 @@
+"""The leaderboard: Bradley-Terry ratings with bootstrap intervals over rated pairs."""
