@@ -16,10 +16,12 @@ OUT_DIR/demo-adapter (a PEFT LoRA adapter of demo-base), all loadable by vLLM:
   answers, and stops at the end-of-turn token.
 - demo-adapter: a rank-16 LoRA adapter of demo-base (not of demo-chat), trained in plain torch
   on the same conversations, template and assistant-only loss as demo-chat, with demo-base
-  frozen. Served by demo-base's server (`--enable-lora`), it answers like demo-chat; it has
-  no tokenizer of its own in vLLM, so chat requests to it pass CHAT_TEMPLATE.
+  frozen. Served by demo-base's server (`--enable-lora`), it answers like demo-chat. vLLM
+  renders its chats with demo-base's tokenizer, which has no template, so chat requests to it
+  pass CHAT_TEMPLATE (and that server needs `--trust-request-chat-template`).
 
-All share one byte-level BPE tokenizer; only demo-chat has a chat template. demo-base's
+All share one byte-level BPE tokenizer; only demo-chat has a chat template (the adapter's own
+copy of the tokenizer has one too, for PEFT users; vLLM does not read it). demo-base's
 generation config also stops at the end-of-turn token (which it never writes itself), so its
 adapter stops there too. Training is seeded and takes a few minutes on two CPU cores.
 OUT_DIR/demo.json records the code version and a hash of the data and settings: a later run
