@@ -24,7 +24,7 @@ run: $(STAMP) vllm
 vllm:
 	bash scripts/setup-vllm.sh
 
-## Build (or reuse) the offline demo pair in ~/.cache/playground-demo-models
+## Build (or reuse) the offline demo family (base, chat, LoRA adapter) in ~/.cache/playground-demo-models
 demo-models: $(STAMP) vllm
 	$(BIN)/playground demo-models
 

@@ -86,7 +86,7 @@ def _demo_models(args: argparse.Namespace) -> int:
     settings = load_settings()
     directory = args.dir or defaults.demo_models_dir()
     defaults.build_demo_pair(_vllm_python(settings), directory, force=args.force)
-    _say(f"demo pair in {directory}: demo-base, demo-chat")
+    _say(f"demo family in {directory}: demo-base, demo-chat, demo-adapter (LoRA of demo-base)")
     return 0
 
 
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply migrations").set_defaults(handler=_db_upgrade)
 
-    demo = commands.add_parser("demo-models", help="build the offline demo base/chat pair")
+    demo = commands.add_parser("demo-models", help="build the offline demo family")
     demo.add_argument(
         "--dir",
         type=Path,

@@ -15,6 +15,22 @@ DEFAULT_MAX_MODEL_LEN = 4096
 # Enough to learn whether the hub answers; a failed fetch is then clear within this time.
 HUB_CHECK_SECONDS = 60
 
+# The demo family's LoRA adapter (built beside demo-base and demo-chat; the models file's
+# `adapter_of` serves it on demo-base's server). The values mirror playground_tools.demo_models,
+# which the app does not import; tests/generation/test_defaults.py checks that they agree.
+DEMO_ADAPTER_DIR = "demo-adapter"
+# vLLM's --max-lora-rank must be at least this (and takes 1, 8, 16, 32, 64, ...).
+DEMO_ADAPTER_RANK = 16
+# demo-base has no chat template and vLLM renders an adapter's chat with the base's tokenizer,
+# so chat requests to the adapter carry this one (the server needs --trust-request-chat-template).
+DEMO_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+
 DEMO_NOTICE = (
     "Offline demo models: {reason} These two tiny models were trained on this machine in a few "
     "minutes from a small built-in corpus (base) and instruction pairs (chat). They show how a "

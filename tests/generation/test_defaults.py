@@ -54,3 +54,12 @@ def test_demo_models_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch
     assert defaults.demo_models_dir() == Path("/srv/demo")
     monkeypatch.delenv("PLAYGROUND_DEMO_MODELS")
     assert defaults.demo_models_dir() == Path(os.path.expanduser("~/.cache/playground-demo-models"))
+
+
+def test_the_demo_adapter_as_the_app_knows_it_matches_the_trainer() -> None:
+    # The app does not import the trainer (tooling), so it repeats what it needs to serve it.
+    from playground_tools import demo_models
+
+    assert defaults.DEMO_ADAPTER_DIR == demo_models.ADAPTER_DIR
+    assert demo_models.LORA.rank == defaults.DEMO_ADAPTER_RANK
+    assert defaults.DEMO_CHAT_TEMPLATE == demo_models.CHAT_TEMPLATE

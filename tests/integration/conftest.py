@@ -86,6 +86,8 @@ class VllmServer:
     served_name: str
     max_model_len: int = MAX_MODEL_LEN
     port: int = field(default_factory=free_port)
+    # More vLLM options (say, --enable-lora with its adapters).
+    extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log: IO[bytes] | None = field(default=None, repr=False)
 
@@ -134,6 +136,7 @@ class VllmServer:
             "--enforce-eager",
             "--distributed-executor-backend", "uni",
             "--disable-log-stats",
+            *self.extra_args,
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command,

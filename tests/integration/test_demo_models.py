@@ -1,10 +1,11 @@
-"""The built-in demo pair: shipped data, a cached build, the base/chat difference, real vLLM."""
+"""The built-in demo family: shipped data, a cached build, base/chat/adapter, real vLLM."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -16,6 +17,9 @@ import pytest
 
 from playground_tools import demo_models
 from tests.integration.conftest import REPO, VllmServer, start_servers
+
+# vLLM's --max-lora-rank takes these (and larger powers of two that a tiny model does not need).
+VLLM_LORA_RANKS = (8, 16)
 
 DEMO_CACHE = Path(
     os.environ.get("PLAYGROUND_DEMO_MODELS", Path.home() / ".cache" / "playground-demo-models")
@@ -74,6 +78,10 @@ def test_a_directory_without_a_matching_marker_is_not_current(tmp_path: Path) ->
             (tmp_path / name / file).write_text("{}")
     marker = {"version": demo_models.VERSION, "data_sha256": demo_models.data_hash()}
     (tmp_path / demo_models.MARKER).write_text(json.dumps(marker))
+    assert not demo_models.is_current(tmp_path)  # no adapter yet: a build from before it
+    (tmp_path / demo_models.ADAPTER_DIR).mkdir()
+    for file in ("adapter_config.json", "adapter_model.safetensors"):
+        (tmp_path / demo_models.ADAPTER_DIR / file).write_text("{}")
     assert demo_models.is_current(tmp_path)
     (tmp_path / demo_models.MARKER).write_text(json.dumps({**marker, "data_sha256": "old"}))
     assert not demo_models.is_current(tmp_path)
@@ -84,7 +92,7 @@ def test_a_directory_without_a_matching_marker_is_not_current(tmp_path: Path) ->
 
 @pytest.fixture(scope="module")
 def demo_pair(vllm_python: Path) -> Path:
-    """Build the pair once (a few minutes; cached across runs) and run its self-check."""
+    """Build the family once (a few minutes; cached across runs) and run its self-check."""
     started = time.monotonic()
     result = subprocess.run(
         [str(vllm_python), "-m", "playground_tools.demo_models", str(DEMO_CACHE), "--check"],
@@ -94,9 +102,9 @@ def demo_pair(vllm_python: Path) -> Path:
         timeout=BUILD_TIMEOUT,
         check=False,
     )
-    print(f"demo pair ready after {time.monotonic() - started:.0f} s\n{result.stdout}")
+    print(f"demo family ready after {time.monotonic() - started:.0f} s\n{result.stdout}")
     if result.returncode != 0:
-        pytest.fail(f"demo pair build/check failed:\n{result.stdout}\n{result.stderr[-4000:]}")
+        pytest.fail(f"demo family build/check failed:\n{result.stdout}\n{result.stderr[-4000:]}")
     return DEMO_CACHE
 
 
@@ -123,16 +131,95 @@ def test_only_the_chat_model_has_a_template_and_stops_at_end_of_turn(demo_pair: 
     ids = {token["content"]: token["id"] for token in vocab}
     chat_stops = json.loads((chat / "generation_config.json").read_text())["eos_token_id"]
     assert ids[demo_models.END_OF_TURN] in chat_stops
-    base_stop = json.loads((base / "generation_config.json").read_text())["eos_token_id"]
-    assert base_stop == ids[demo_models.EOS]
+    base_stops = json.loads((base / "generation_config.json").read_text())["eos_token_id"]
+    # The base stops at end-of-turn too (it never writes it), for its adapter's sake.
+    assert base_stops == [ids[demo_models.EOS], ids[demo_models.END_OF_TURN]]
+    base_config = json.loads((base / "config.json").read_text())
+    assert base_config["eos_token_id"] == ids[demo_models.EOS]
     # One tokenizer for both: the same vocabulary, so token counts compare.
     assert (base / "tokenizer.json").read_bytes() == (chat / "tokenizer.json").read_bytes()
 
 
+def safetensors_header(path: Path) -> dict[str, dict[str, object]]:
+    """A safetensors file's tensor names, dtypes and shapes (its JSON header; no torch here)."""
+    with path.open("rb") as handle:
+        (size,) = struct.unpack("<Q", handle.read(8))
+        header: dict[str, dict[str, object]] = json.loads(handle.read(size))
+    header.pop("__metadata__", None)
+    return header
+
+
+def test_the_adapter_is_a_peft_lora_of_the_base_that_vllm_can_load(demo_pair: Path) -> None:
+    adapter = demo_pair / demo_models.ADAPTER_DIR
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA"
+    assert config["task_type"] == "CAUSAL_LM"
+    assert config["base_model_name_or_path"] == demo_models.BASE_DIR
+    assert config["r"] == demo_models.LORA.rank
+    assert config["r"] in VLLM_LORA_RANKS
+    assert config["lora_alpha"] == demo_models.LORA.alpha
+    assert sorted(config["target_modules"]) == sorted(demo_models.LORA.targets)
+    assert config["lora_dropout"] == 0.0
+    assert config["bias"] == "none"
+    assert config["fan_in_fan_out"] is False
+    assert config["modules_to_save"] is None
+    # One A (r x in) and one B (out x r) per target in every layer, named as PEFT names them.
+    base = json.loads((demo_pair / demo_models.BASE_DIR / "config.json").read_text())
+    hidden, inner = base["hidden_size"], base["intermediate_size"]
+    q_out = base["num_attention_heads"] * base["head_dim"]
+    kv_out = base["num_key_value_heads"] * base["head_dim"]
+    shapes = {  # (block, in, out) of each target
+        "q_proj": ("self_attn", hidden, q_out),
+        "k_proj": ("self_attn", hidden, kv_out),
+        "v_proj": ("self_attn", hidden, kv_out),
+        "o_proj": ("self_attn", q_out, hidden),
+        "gate_proj": ("mlp", hidden, inner),
+        "up_proj": ("mlp", hidden, inner),
+        "down_proj": ("mlp", inner, hidden),
+    }
+    rank = config["r"]
+    expected = {}
+    for layer in range(base["num_hidden_layers"]):
+        for target in config["target_modules"]:
+            block, size_in, size_out = shapes[target]
+            prefix = f"base_model.model.model.layers.{layer}.{block}.{target}"
+            expected[f"{prefix}.lora_A.weight"] = [rank, size_in]
+            expected[f"{prefix}.lora_B.weight"] = [size_out, rank]
+    header = safetensors_header(adapter / "adapter_model.safetensors")
+    assert {name: info["shape"] for name, info in header.items()} == expected
+    assert {info["dtype"] for info in header.values()} == {"F32"}
+    # Trained: B starts at zero, so a zero B would be a no-op adapter.
+    marker = json.loads((demo_pair / demo_models.MARKER).read_text())
+    assert marker["adapter"] == demo_models.ADAPTER_DIR
+    assert marker["final_loss"]["adapter"] < 1.0
+    # Its own tokenizer files (for PEFT users; vLLM uses the base's) carry the chat template.
+    tokenizer = json.loads((adapter / "tokenizer_config.json").read_text())
+    assert tokenizer["chat_template"] == demo_models.CHAT_TEMPLATE
+    base_tokenizer = demo_pair / demo_models.BASE_DIR / "tokenizer.json"
+    assert (adapter / "tokenizer.json").read_bytes() == base_tokenizer.read_bytes()
+
+
+def lora_args(demo_pair: Path) -> list[str]:
+    """What demo-base's server needs to serve its adapter too, with a template per request."""
+    adapter = demo_pair / demo_models.ADAPTER_DIR
+    return [
+        "--enable-lora",
+        "--lora-modules", f"{demo_models.ADAPTER_DIR}={adapter}",
+        "--max-lora-rank", str(demo_models.LORA.rank),
+        # demo-base has no chat template: requests to the adapter bring the chat one.
+        "--trust-request-chat-template",
+    ]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def demo_servers(demo_pair: Path) -> Iterator[tuple[VllmServer, VllmServer]]:
-    """The demo pair served by real vLLM, base and chat side by side."""
-    base = VllmServer("demo-base", demo_pair / demo_models.BASE_DIR, "demo-base")
+    """The demo family served by real vLLM: base (with its adapter) and chat side by side."""
+    base = VllmServer(
+        "demo-base",
+        demo_pair / demo_models.BASE_DIR,
+        "demo-base",
+        extra_args=lora_args(demo_pair),
+    )
     chat = VllmServer("demo-chat", demo_pair / demo_models.CHAT_DIR, "demo-chat")
     start_servers([base, chat])
     try:
@@ -173,3 +260,46 @@ def test_vllm_chat_model_answers_and_base_model_continues(
     assert answer["finish_reason"] == "stop"  # the end-of-turn token, well before max_tokens
     assert not continuation["text"].strip().startswith("The capital of France is Paris")
     assert fact["text"].startswith(" Paris")
+
+
+def test_vllm_lists_the_adapter_as_a_child_of_the_base(
+    demo_servers: tuple[VllmServer, VllmServer],
+) -> None:
+    base, _ = demo_servers
+    models = httpx.get(f"{base.base_url}/models", timeout=30).json()["data"]
+    served = {model["id"]: model for model in models}
+    assert set(served) == {"demo-base", demo_models.ADAPTER_DIR}
+    assert served[demo_models.ADAPTER_DIR]["parent"] == "demo-base"
+
+
+def test_vllm_serves_the_adapter_answering_like_the_chat_model(
+    demo_servers: tuple[VllmServer, VllmServer],
+) -> None:
+    base, _ = demo_servers
+    with httpx.Client(timeout=60) as http:
+        response = http.post(
+            f"{base.base_url}/chat/completions",
+            json={
+                "model": demo_models.ADAPTER_DIR,
+                "messages": [{"role": "user", "content": QUESTION}],
+                "chat_template": demo_models.CHAT_TEMPLATE,
+                "temperature": 0,
+                "max_tokens": 40,
+            },
+        )
+        assert response.status_code == 200, response.text
+        answer = response.json()["choices"][0]
+        # The same prompt to the base weights alone, for contrast: it does not answer.
+        plain = http.post(
+            f"{base.base_url}/chat/completions",
+            json={
+                "model": "demo-base",
+                "messages": [{"role": "user", "content": QUESTION}],
+                "chat_template": demo_models.CHAT_TEMPLATE,
+                "temperature": 0,
+                "max_tokens": 40,
+            },
+        ).json()["choices"][0]
+    assert answer["message"]["content"].startswith("The capital of France is Paris")
+    assert answer["finish_reason"] == "stop"  # the end-of-turn token, from the base's config
+    assert not plain["message"]["content"].startswith("The capital of France is Paris")
