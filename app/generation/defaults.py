@@ -32,9 +32,10 @@ DEMO_CHAT_TEMPLATE = (
 )
 
 DEMO_NOTICE = (
-    "Offline demo models: {reason} These two tiny models were trained on this machine in a few "
-    "minutes from a small built-in corpus (base) and instruction pairs (chat). They show how a "
-    "base model continues text while its chat sibling answers, not what real models can do."
+    "Offline demo models: {reason} These tiny models were trained on this machine in a few "
+    "minutes from a small built-in corpus (base) and instruction pairs (chat, and a LoRA adapter "
+    "of the base). They show how a base model continues text while its chat sibling and its "
+    "adapter answer, not what real models can do."
 )
 
 
@@ -70,7 +71,8 @@ def demo_models_dir() -> Path:
 
 
 def demo_models(directory: Path) -> ModelsFile:
-    """The built-in demo pair, built into `directory` by playground_tools.demo_models."""
+    """The built-in demo family (base, chat, and a LoRA adapter of the base), built into
+    `directory` by playground_tools.demo_models."""
     return ModelsFile(
         models=[
             ModelConfig(
@@ -82,6 +84,15 @@ def demo_models(directory: Path) -> ModelsFile:
                 name="demo-chat", kind=ModelKind.CHAT, source=str(directory / "demo-chat"),
                 model="demo-chat", max_model_len=512,
                 description="the demo base model fine-tuned on built-in instruction pairs",
+            ),
+            # Served by demo-base's server; vLLM renders its chats with demo-base's tokenizer,
+            # which has no template, so the template travels with each request.
+            ModelConfig(
+                name="demo-adapter", kind=ModelKind.CHAT, adapter_of="demo-base",
+                source=str(directory / DEMO_ADAPTER_DIR), model="demo-adapter",
+                chat_template=DEMO_CHAT_TEMPLATE,
+                description="a LoRA adapter of the demo base model, trained on built-in "
+                "instruction pairs",
             ),
         ]
     )  # fmt: skip

@@ -18,13 +18,13 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from app.config import ConfigError, ModelConfig, ModelsFile
+from app.config import ConfigError, ModelConfig, ModelKind, ModelsFile
 from app.generation import lora
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -128,6 +128,19 @@ class LaunchSettings:
     gpu: bool | None = None
 
 
+def needs_request_chat_templates(model: ModelConfig, adapters: Sequence[ModelConfig]) -> bool:
+    """Whether the server must accept the `chat_template` the playground sends with requests.
+
+    A `chat_template` set in the models file travels with every chat request; vLLM refuses
+    such requests unless started with --trust-request-chat-template. An adapter's chat
+    requests go to its parent's server, whose own tokenizer may have no template at all.
+    """
+    flag = "--trust-request-chat-template"
+    if flag in model.vllm_args:
+        return False
+    return any(m.kind is ModelKind.CHAT and m.chat_template for m in (model, *adapters))
+
+
 class LocalServers:
     """The vLLM servers this playground process started; stops them all on close()."""
 
@@ -212,6 +225,8 @@ class LocalServers:
             args += ["--enforce-eager"]
         plan = plan or LoraPlan()
         args += lora.lora_args(model, plan.adapters, plan.max_rank)
+        if needs_request_chat_templates(model, plan.adapters):
+            args += ["--trust-request-chat-template"]
         return args + list(model.vllm_args)
 
     def _spawn(
