@@ -124,6 +124,9 @@ class FakeState:
     created: int = field(default_factory=lambda: int(time.time()))
     initial: FakeConfig = field(init=False)
     tokenizers: dict[str, FakeTokenizer] = field(default_factory=dict)
+    # Streams being served now, and the most served at once since the last reset.
+    in_flight: int = 0
+    max_in_flight: int = 0
 
     def __post_init__(self) -> None:
         """Remember the starting config so reset() can return to it."""
@@ -133,6 +136,7 @@ class FakeState:
         """Restore the starting config in place and clear the request log in place."""
         _assign_config(self.config, self.initial.model_dump())
         self.requests.clear()
+        self.max_in_flight = self.in_flight
 
     def tokenizer(self, vocab_id: str) -> FakeTokenizer:
         """The tokenizer for a vocabulary (made on first use; it remembers what it has seen)."""
@@ -993,10 +997,22 @@ def _maybe_fail(job: _Job, config: FakeConfig, index: int) -> None:
         raise InjectedFailure(f"fail_after_tokens={config.fail_after_tokens}")
 
 
-async def _respond(job: _Job, config: FakeConfig) -> Response:
+async def _counted(events: AsyncIterator[str], state: FakeState) -> AsyncIterator[str]:
+    """Pass a stream through, counting the streams in flight at once."""
+    state.in_flight += 1
+    state.max_in_flight = max(state.max_in_flight, state.in_flight)
+    try:
+        async for event in events:
+            yield event
+    finally:
+        state.in_flight -= 1
+
+
+async def _respond(job: _Job, config: FakeConfig, state: FakeState) -> Response:
     """Answer a job as an SSE stream or as one JSON body."""
     if job.stream:
-        return StreamingResponse(_events(job, config), media_type="text/event-stream")
+        events = _counted(_events(job, config), state)
+        return StreamingResponse(events, media_type="text/event-stream")
     fail_after = config.fail_after_tokens
     if fail_after is not None and len(job.generation.pieces) > fail_after:
         raise FakeAPIError(500, f"Injected failure after {fail_after} tokens.")
@@ -1129,7 +1145,7 @@ async def _completions(request: Request) -> Response:
         _check_token_ids(req.prompt, "prompt")
         text, ids = tokenizer.decode(req.prompt), list(req.prompt)
     job = _make_job("completion", req, text, ids, max_tokens, config, text, tokenizer)
-    return await _respond(job, config)
+    return await _respond(job, config, state)
 
 
 async def _chat_completions(request: Request) -> Response:
@@ -1147,7 +1163,7 @@ async def _chat_completions(request: Request) -> Response:
     rendered = render_chat(req.messages, req.add_generation_prompt, req.continue_final_message)
     ids = tokenizer.encode(rendered)
     job = _make_job("chat", req, source, ids, max_tokens, config, "", tokenizer)
-    return await _respond(job, config)
+    return await _respond(job, config, state)
 
 
 async def _tokenize(request: Request) -> JSONResponse:
