@@ -104,6 +104,12 @@ class RunExecutor:
         task = self._drivers.get(run_id)
         return task is not None and not task.done()
 
+    async def wait(self, run_id: int) -> None:
+        """Wait until the run's driver here has finished (at once if none is active)."""
+        task = self._drivers.get(run_id)
+        if task is not None:
+            await asyncio.wait([task])
+
     async def stop(self, run_id: int) -> None:
         """Stop the run's driver and wait until its in-flight answers are stored."""
         task = self._drivers.pop(run_id, None)
