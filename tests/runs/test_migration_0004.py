@@ -36,7 +36,7 @@ def test_upgrade_keeps_rows_and_checks_the_owner(database_url: str, engine: sa.E
     generations = tables["generations"]
     with engine.connect() as connection:
         kept = connection.execute(sa.select(generations.c.turn_id, generations.c.text)).all()
-        assert kept == [(turn_id, "answer"), (turn_id, "answer")]
+        assert [tuple(row) for row in kept] == [(turn_id, "answer"), (turn_id, "answer")]
         entries = connection.execute(
             sa.select(sa.func.count()).select_from(tables["judgement_entries"])
         )
