@@ -99,6 +99,8 @@ class RunService:
     async def retry(self, run_id: int) -> Run:
         """Ask again for every failed answer of a finished run."""
         run = await self.get(run_id)
+        if run.status == RunStatus.CANCELLED:
+            raise Conflict("the run was cancelled: start a new run instead")
         if run.status in (RunStatus.QUEUED, RunStatus.RUNNING) and self.executor.active(run_id):
             raise Conflict("wait until the run has finished (or pause it) before retrying")
         await self.executor.stop(run_id)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.errors import Conflict, InvalidInput, NotFound
@@ -126,5 +127,9 @@ async def add_bundled_sets(sessions: async_sessionmaker[AsyncSession], max_items
         service = PromptSetService(session, max_items)
         for name, path in BUNDLED_SETS.items():
             items = importers.parse_jsonl(path.read_text(encoding="utf-8"), max_items)
-            await service.store(name, items, f"bundled: {path.name}")
+            try:
+                await service.store(name, items, f"bundled: {path.name}")
+            except (Conflict, IntegrityError):
+                # Another replica starting at the same moment added it first.
+                await session.rollback()
     return len(BUNDLED_SETS)

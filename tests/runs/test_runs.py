@@ -126,6 +126,8 @@ async def test_cancel_keeps_what_is_done(
     cancelled = (await client.post(f"/api/v1/runs/{run['id']}/cancel", json={})).json()
     assert cancelled["status"] == "cancelled" and cancelled["running"] == 0
     assert cancelled["done"] < 60
+    retry = await client.post(f"/api/v1/runs/{run['id']}/retry", json={})
+    assert retry.status_code == 409 and "cancelled" in retry.json()["detail"]
 
 
 @pytest.mark.parametrize("blind", [False, True])
