@@ -13,6 +13,7 @@ from app.errors import InvalidInput
 from app.generation.prompts import BaseFormat
 from app.runs import importers, queries
 from app.runs.deps import RunsDep, SetsDep
+from app.runs.executor import ACTIVE
 from app.runs.schemas import RunInput
 from app.web.deps import SessionDep, State
 from app.web.pages import csrf, render
@@ -143,7 +144,11 @@ async def run_progress(
     """The progress fragment the run page polls."""
     run = await runs.get(run_id)
     context = {"run": run, "progress": await queries.progress(session, run)}
-    return render(request, state, "_run_progress.html", context)
+    response = render(request, state, "_run_progress.html", context)
+    if request.headers.get("HX-Request") and run.status not in ACTIVE:
+        # The run stopped while the page watched: reload it once to show the final results.
+        response.headers["HX-Refresh"] = "true"
+    return response
 
 
 @router.post("/runs/{run_id}/{action}", dependencies=csrf)

@@ -104,6 +104,8 @@ async def test_pause_resume_and_cancel(client: httpx.AsyncClient, base_server: F
     run = await start_run(client, "ten")
     rid = run["id"]
     await wait_run(client, rid, until=lambda r: r["done"] >= 2)
+    watching = await client.get(f"/runs/{rid}/progress", headers={"HX-Request": "true"})
+    assert 'hx-trigger="every 1s"' in watching.text and "HX-Refresh" not in watching.headers
     paused = (await client.post(f"/api/v1/runs/{rid}/pause", json={})).json()
     assert paused["status"] == "paused" and paused["running"] == 0
     assert (await client.post(f"/api/v1/runs/{rid}/pause", json={})).status_code == 409
@@ -153,6 +155,8 @@ async def test_run_pages(client: httpx.AsyncClient, blind: bool) -> None:
     assert (">base<" in page.text) is not blind
     fragment = await client.get(f"{location}/progress")
     assert "60</span> done" in fragment.text and "every 1s" not in fragment.text
+    polled = await client.get(f"{location}/progress", headers={"HX-Request": "true"})
+    assert polled.headers["HX-Refresh"] == "true"
     listing = await client.get("/runs")
     assert f'href="/runs/{run_id}"' in listing.text
     no_token = await client.post(f"/runs/{run_id}/pause", data={})
