@@ -138,7 +138,10 @@ def dataset_rows(path: str, split: str, column: str) -> Iterator[tuple[int, dict
     try:
         loaded = datasets.load_from_disk(path)
     except (FileNotFoundError, ValueError):
-        loaded = datasets.load_dataset(path, split=split)
+        try:
+            loaded = datasets.load_dataset(path, split=split)
+        except Exception as exc:  # datasets raises many kinds; the message is what matters
+            raise InvalidInput(f"cannot load dataset {path!r}: {exc}") from exc
     if isinstance(loaded, datasets.DatasetDict):
         if split not in loaded:
             raise InvalidInput(f"the dataset has no split {split!r} (it has {list(loaded)})")

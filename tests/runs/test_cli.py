@@ -69,3 +69,8 @@ def test_import_from_a_local_dataset(
          "--column", "nope", "--name", "hf2", "--url", app_url]
     )  # fmt: skip
     assert code == 1 and "no column 'nope'" in capsys.readouterr().err
+    code = main(
+        ["prompts", "import", "--dataset", str(tmp_path / "missing"), "--name", "hf3",
+         "--url", app_url]
+    )  # fmt: skip
+    assert code == 1 and "cannot load dataset" in capsys.readouterr().err
