@@ -63,3 +63,33 @@ async def test_restart_mid_run_resumes_without_duplicates(
     # Only what was not done was asked for again.
     asked = len(base_server.requests) + len(chat_server.requests)
     assert asked == 2 * ITEMS - len(done_before)
+
+
+async def test_after_a_crash_rows_left_running_are_asked_again_once(
+    settings: Settings, models: ModelsFile, base_server: FakeServer
+) -> None:
+    base_server.config.token_delay = 0.05
+    async with LifespanManager(create_app(settings, models)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            await make_set(client, "crash", 4)
+            run = await start_run(client, "crash")
+            await wait_run(client, run["id"], until=lambda r: r["done"] >= 4)
+    # As a crash would leave them: the cancelled answers still "running", the run "running".
+    engine = create_engine(to_async_url(settings.resolved_database_url()))
+    async with engine.begin() as connection:
+        crashed = await connection.execute(
+            sa.text("UPDATE generations SET status = 'running' WHERE status = 'cancelled'")
+        )
+    await engine.dispose()
+    assert crashed.rowcount > 0
+    base_server.config.token_delay = 0
+    async with LifespanManager(create_app(settings, models)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            after = await wait_run(client, run["id"])
+    assert (after["done"], after["failed"]) == (8, 0)
+    final = await _answers(settings)
+    done = [(item, slot) for item, slot, status in final if status == "done"]
+    assert len(done) == len(set(done)) == 8
+    assert not any(status in ("running", "pending") for _, _, status in final)
