@@ -1,7 +1,8 @@
 """The generation row: one model's answer, with everything needed to reproduce it.
 
-Whatever asks for a generation (a comparison's turn, a lens continuation, later a batch run)
-owns the row through a foreign key of its own; this layer knows only the row and its life.
+Whatever asks for a generation owns the row through a foreign key of its own: a comparison's
+turn (turn_id; a lens continuation too) or a batch run's item (run_item_id), exactly one of
+them (a check constraint); this layer knows only the row and its life.
 """
 
 from __future__ import annotations
