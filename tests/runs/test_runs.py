@@ -89,7 +89,7 @@ async def test_a_failing_server_does_not_stop_the_run_and_retry_fixes_it(
     assert (done["done"], done["failed"], done["total"]) == (4, 8, 12)
     assert {f["model"] for f in done["failures"]} == {"chat", "down"}
     page = await client.get(f"/runs/{run['id']}", params={"status": "failed"})
-    assert "8 failed answers" in page.text
+    assert "8 failed answers" in page.text and ">Retry failures<" in page.text
     chat_server.config.fail_status = None
     retried = await client.post(f"/api/v1/runs/{run['id']}/retry", json={})
     assert retried.status_code == 200
@@ -151,6 +151,7 @@ async def test_run_pages(client: httpx.AsyncClient, blind: bool) -> None:
     await wait_run(client, run_id)
     page = await client.get(location)
     assert "What is the capital of France?" in page.text
+    assert ">Pause<" not in page.text and ">Retry failures<" not in page.text  # done, no failures
     assert ("Model 1" in page.text) is blind
     assert (">base<" in page.text) is not blind
     fragment = await client.get(f"{location}/progress")
