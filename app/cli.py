@@ -1,5 +1,5 @@
 """The `playground` command: serve the app, migrate the database, add LoRA adapters to a running
-app, run a fake model server."""
+app, import prompt sets and run them, run a fake model server."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.config import ConfigError, Settings, load_models_file, load_settings
+from app.runs import cli as runs_cli
 
 if TYPE_CHECKING:
     from app.generation.defaults import ModelChoice
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     fake.add_argument("--served-model-name", default="fake-model")
     fake.add_argument("--token-delay", type=float, default=0.03)
     fake.set_defaults(handler=_fake_server)
+    runs_cli.add_commands(commands)
     return parser
 
 

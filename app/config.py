@@ -276,6 +276,10 @@ class Settings(BaseSettings):
     # Model servers: connect and between-chunk read timeouts.
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 120.0
+    # Batch runs: requests in flight at once per model server (keeps vLLM's batch full).
+    run_concurrency: int = Field(default=8, ge=1, le=256)
+    # Prompt sets: the most items one set may hold.
+    max_set_items: int = Field(default=5000, ge=1)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

@@ -32,6 +32,10 @@ from app.lens import pages as lens_pages
 from app.lens import queries as lens_queries
 from app.lens import templating as lens_templating
 from app.migrate import upgrade_to_head
+from app.runs import api as runs_api
+from app.runs import pages as runs_pages
+from app.runs.executor import RunExecutor
+from app.runs.sets import add_bundled_sets
 from app.web import health, openapi
 from app.web.csrf import CsrfSigner
 from app.web.errors import install_error_handlers
@@ -107,9 +111,13 @@ def create_app(
             notice=notice,
             analyses_of=lens_queries.analyses_of,
         )
+        await add_bundled_sets(sessions, settings.max_set_items)
+        app.state.run_executor = executor = RunExecutor(sessions, models, runner, settings)
+        await executor.resume_all()
         try:
             yield
         finally:
+            await executor.shutdown()
             await runner.shutdown()
             await http.aclose()
             await engine.dispose()
@@ -137,8 +145,10 @@ def create_app(
     app.include_router(training_api.router)
     app.include_router(lens_api.router)
     app.include_router(leaderboard_api.router)
+    app.include_router(runs_api.router)
     app.include_router(comparisons_pages.router)
     app.include_router(lens_pages.router)
     app.include_router(catalog_pages.router)
     app.include_router(leaderboard_pages.router)
+    app.include_router(runs_pages.router)
     return app

@@ -12,6 +12,7 @@ from app.config import load_settings, to_async_url
 from app.db import Base, create_engine
 from app.lens import models as lens_models  # noqa: F401
 from app.migrate import run_migration
+from app.runs import models as runs_models  # noqa: F401
 
 target_metadata = Base.metadata
 

@@ -21,11 +21,12 @@ from app.config import to_async_url
 from app.db import Base, utcnow
 from app.lens import models as lens_models  # noqa: F401
 from app.migrate import alembic_config
+from app.runs import models as runs_models  # noqa: F401
 from tests.conftest import postgres_admin, postgres_server_url
 
 APP_TABLES = {
     "conversations", "participants", "turns", "generations", "judgements", "judgement_entries",
-    "token_shift_analyses",
+    "token_shift_analyses", "prompt_sets", "prompt_items", "runs", "run_items",
 }  # fmt: skip
 
 

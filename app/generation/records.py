@@ -1,7 +1,8 @@
 """The generation row: one model's answer, with everything needed to reproduce it.
 
-Whatever asks for a generation (a comparison's turn, a lens continuation, later a batch run)
-owns the row through a foreign key of its own; this layer knows only the row and its life.
+Whatever asks for a generation owns the row through a foreign key of its own: a comparison's
+turn (turn_id; a lens continuation too) or a batch run's item (run_item_id), exactly one of
+them (a check constraint); this layer knows only the row and its life.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -36,9 +37,18 @@ class Generation(Base):
     """One model's answer to one prompt, with everything needed to reproduce it."""
 
     __tablename__ = "generations"
+    # Exactly one owner: a comparison's turn or a batch run's item.
+    __table_args__ = (
+        CheckConstraint("(turn_id IS NULL) <> (run_item_id IS NULL)", name="one_owner"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
+    turn_id: Mapped[int | None] = mapped_column(
+        ForeignKey("turns.id", ondelete="CASCADE"), index=True
+    )
+    run_item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("run_items.id", ondelete="CASCADE"), index=True
+    )
     # The column it belongs to ("a" to "d"), or "p" for a prefix continuation (token lens).
     slot: Mapped[str] = mapped_column(String(1))
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)

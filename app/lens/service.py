@@ -204,7 +204,7 @@ class LensService:
         )
         target.turn.generations.append(continuation)
         await self.session.commit()
-        self.runner.start(continuation.id, generation.turn_id, request)
+        self.runner.start(continuation.id, target.turn.id, request)
         return continuation
 
     async def rendered_prompt(self, generation_id: int, rater: str | None = None) -> Generation:

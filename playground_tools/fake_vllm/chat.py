@@ -54,4 +54,4 @@ async def chat_completions(request: Request) -> Response:
     rendered = render_chat(req.messages, req.add_generation_prompt, req.continue_final_message)
     ids = tokenizer.encode(rendered)
     job = make_job("chat", req, source, ids, max_tokens, config, "", tokenizer)
-    return await respond(job, config)
+    return await respond(job, config, state)

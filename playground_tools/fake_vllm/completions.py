@@ -27,4 +27,4 @@ async def completions(request: Request) -> Response:
         check_token_ids(req.prompt, "prompt")
         text, ids = tokenizer.decode(req.prompt), list(req.prompt)
     job = make_job("completion", req, text, ids, max_tokens, config, text, tokenizer)
-    return await respond(job, config)
+    return await respond(job, config, state)

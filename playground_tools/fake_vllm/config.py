@@ -54,6 +54,9 @@ class FakeState:
     created: int = field(default_factory=lambda: int(time.time()))
     initial: FakeConfig = field(init=False)
     tokenizers: dict[str, FakeTokenizer] = field(default_factory=dict)
+    # Streams being served now, and the most served at once since the last reset.
+    in_flight: int = 0
+    max_in_flight: int = 0
 
     def __post_init__(self) -> None:
         """Remember the starting config so reset() can return to it."""
@@ -63,6 +66,7 @@ class FakeState:
         """Restore the starting config in place and clear the request log in place."""
         assign_config(self.config, self.initial.model_dump())
         self.requests.clear()
+        self.max_in_flight = self.in_flight
 
     def tokenizer(self, vocab_id: str) -> FakeTokenizer:
         """The tokenizer for a vocabulary (made on first use; it remembers what it has seen)."""

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from playground_tools.fake_vllm.config import FakeConfig, JSONObject
+from playground_tools.fake_vllm.config import FakeConfig, FakeState, JSONObject
 from playground_tools.fake_vllm.errors import FakeAPIError, InjectedFailure
 from playground_tools.fake_vllm.jobs import Job
 from playground_tools.fake_vllm.responses import (
@@ -65,10 +65,22 @@ def _maybe_fail(job: Job, config: FakeConfig, index: int) -> None:
         raise InjectedFailure(f"fail_after_tokens={config.fail_after_tokens}")
 
 
-async def respond(job: Job, config: FakeConfig) -> Response:
+async def _counted(events: AsyncIterator[str], state: FakeState) -> AsyncIterator[str]:
+    """Pass a stream through, counting the streams in flight at once."""
+    state.in_flight += 1
+    state.max_in_flight = max(state.max_in_flight, state.in_flight)
+    try:
+        async for event in events:
+            yield event
+    finally:
+        state.in_flight -= 1
+
+
+async def respond(job: Job, config: FakeConfig, state: FakeState) -> Response:
     """Answer a job as an SSE stream or as one JSON body."""
     if job.stream:
-        return StreamingResponse(_events(job, config), media_type="text/event-stream")
+        events = _counted(_events(job, config), state)
+        return StreamingResponse(events, media_type="text/event-stream")
     fail_after = config.fail_after_tokens
     if fail_after is not None and len(job.generation.pieces) > fail_after:
         raise FakeAPIError(500, f"Injected failure after {fail_after} tokens.")
