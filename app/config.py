@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.web.hosts import LOCAL_HOSTS
+# The Host names a playground answers to by default: only this machine's.
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 class ConfigError(Exception):

@@ -15,8 +15,6 @@ from collections.abc import Iterable
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-# The default: only this machine.
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 EXEMPT_PATHS = frozenset({"/healthz"})
 
 
