@@ -9,14 +9,20 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
+from app.config import ModelsFile, Settings
+from app.generation import defaults
+from app.generation.launcher import LaunchSettings, LocalServers
+from app.main import create_app
 from playground_tools import demo_models
-from tests.integration.conftest import REPO, VllmServer, start_servers
+from tests.integration.conftest import LOG_DIR, REPO, VLLM_PYTHON
 
 # vLLM's --max-lora-rank takes these (and larger powers of two that a tiny model does not need).
 VLLM_LORA_RANKS = (8, 16)
@@ -199,38 +205,48 @@ def test_the_adapter_is_a_peft_lora_of_the_base_that_vllm_can_load(demo_pair: Pa
     assert (adapter / "tokenizer.json").read_bytes() == base_tokenizer.read_bytes()
 
 
-def lora_args(demo_pair: Path) -> list[str]:
-    """What demo-base's server needs to serve its adapter too, with a template per request."""
-    adapter = demo_pair / demo_models.ADAPTER_DIR
-    return [
-        "--enable-lora",
-        "--lora-modules", f"{demo_models.ADAPTER_DIR}={adapter}",
-        "--max-lora-rank", str(demo_models.LORA.rank),
-        # demo-base has no chat template: requests to the adapter bring the chat one.
-        "--trust-request-chat-template",
-    ]  # fmt: skip
+@dataclass(frozen=True)
+class Served:
+    """A launched demo server's OpenAI-compatible base URL."""
+
+    base_url: str
+
+
+@dataclass(frozen=True)
+class DemoFamily:
+    """The demo family as `playground serve` launches it offline, and its servers."""
+
+    servers: LocalServers
+    models: ModelsFile
 
 
 @pytest.fixture(scope="module")
-def demo_servers(demo_pair: Path) -> Iterator[tuple[VllmServer, VllmServer]]:
-    """The demo family served by real vLLM: base (with its adapter) and chat side by side."""
-    base = VllmServer(
-        "demo-base",
-        demo_pair / demo_models.BASE_DIR,
-        "demo-base",
-        extra_args=lora_args(demo_pair),
+def demo_family(demo_pair: Path) -> Iterator[DemoFamily]:
+    """The offline demo family launched by the playground's own launcher from its own entries
+    (defaults.demo_models): demo-base's server also serves demo-adapter."""
+    settings = LaunchSettings(
+        vllm_python=VLLM_PYTHON, log_dir=LOG_DIR / "demo", startup_timeout=600, gpu=False
     )
-    chat = VllmServer("demo-chat", demo_pair / demo_models.CHAT_DIR, "demo-chat")
-    start_servers([base, chat])
-    try:
-        yield base, chat
-    finally:
-        base.stop()
-        chat.stop()
+    servers = LocalServers(settings, progress=print)
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "VLLM_NO_USAGE_STATS"):
+            env.setenv(name, "1")
+        try:
+            yield DemoFamily(servers, servers.start(defaults.demo_models(demo_pair)))
+        finally:
+            servers.close()
+
+
+@pytest.fixture(scope="module")
+def demo_servers(demo_family: DemoFamily) -> tuple[Served, Served]:
+    """The base (with its adapter) and chat servers' URLs."""
+    base, chat = demo_family.models.get("demo-base"), demo_family.models.get("demo-chat")
+    assert base is not None and chat is not None
+    return Served(base.server_url), Served(chat.server_url)
 
 
 def test_vllm_chat_model_answers_and_base_model_continues(
-    demo_servers: tuple[VllmServer, VllmServer],
+    demo_servers: tuple[Served, Served],
 ) -> None:
     base, chat = demo_servers
     with httpx.Client(timeout=60) as http:
@@ -263,7 +279,7 @@ def test_vllm_chat_model_answers_and_base_model_continues(
 
 
 def test_vllm_lists_the_adapter_as_a_child_of_the_base(
-    demo_servers: tuple[VllmServer, VllmServer],
+    demo_servers: tuple[Served, Served],
 ) -> None:
     base, _ = demo_servers
     models = httpx.get(f"{base.base_url}/models", timeout=30).json()["data"]
@@ -273,7 +289,7 @@ def test_vllm_lists_the_adapter_as_a_child_of_the_base(
 
 
 def test_vllm_serves_the_adapter_answering_like_the_chat_model(
-    demo_servers: tuple[VllmServer, VllmServer],
+    demo_servers: tuple[Served, Served],
 ) -> None:
     base, _ = demo_servers
     with httpx.Client(timeout=60) as http:
@@ -303,3 +319,58 @@ def test_vllm_serves_the_adapter_answering_like_the_chat_model(
     assert answer["message"]["content"].startswith("The capital of France is Paris")
     assert answer["finish_reason"] == "stop"  # the end-of-turn token, from the base's config
     assert not plain["message"]["content"].startswith("The capital of France is Paris")
+
+
+# --- the demo family in the playground ------------------------------------------------------
+
+
+@pytest.fixture
+async def family_client(
+    settings: Settings, demo_family: DemoFamily
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app as `playground serve` builds it offline, over the launched demo family."""
+    app = create_app(settings, demo_family.models, local_servers=demo_family.servers)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+async def test_three_demo_models_in_one_comparison_and_token_shift_on_the_adapter(
+    family_client: httpx.AsyncClient,
+) -> None:
+    response = await family_client.post(
+        "/api/v1/comparisons",
+        json={"prompt": QUESTION, "models": ["demo-base", "demo-chat", "demo-adapter"],
+              "base_format": "transcript", "params": {"temperature": 0, "max_tokens": 40}},
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+    base, chat, adapter = response.json()["turns"][0]["generations"]
+    assert [g["status"] for g in (base, chat, adapter)] == ["done"] * 3
+    assert chat["text"].startswith("The capital of France is Paris")
+    assert adapter["text"].startswith("The capital of France is Paris")
+    assert adapter["served_model"] == "demo-adapter" and adapter["finish_reason"] == "stop"
+    # The adapter runs on demo-base's server, as a chat model with the demo template.
+    assert adapter["endpoint"] == base["endpoint"].replace("/completions", "/chat/completions")
+    assert adapter["messages"] == [{"role": "user", "content": QUESTION}]
+    assert not base["text"].strip().startswith("The capital of France is Paris")
+
+    # The token lens scores the adapter's answer under its own base model in one request.
+    shift = await family_client.post(
+        f"/api/v1/generations/{adapter['id']}/token-shift", json={"base_model": "demo-base"}
+    )
+    assert shift.status_code == 201, shift.text
+    analysis = shift.json()
+    assert analysis["total_tokens"] == adapter["completion_tokens"] - 1  # without the stop token
+    assert 0.0 <= analysis["shifted_ratio"] <= 1.0 and analysis["requests"] == 4
+    print(f"demo-adapter vs demo-base: {analysis['shifted_ratio']:.1%} of "
+          f"{analysis['total_tokens']} tokens shifted")  # fmt: skip
+
+    # Ranked, and exported as three pairs.
+    judged = await family_client.post(
+        f"/api/v1/comparisons/{response.json()['id']}/votes",
+        json={"rater": "demo", "ranking": [["b", "c"], ["a"]]},
+    )
+    assert judged.status_code == 201, judged.text
+    rows = (await family_client.get("/api/v1/exports/ratings.csv")).text.strip().splitlines()
+    assert len(rows) == 1 + 3
