@@ -15,12 +15,13 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from psycopg import sql
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from app.comparisons import models  # noqa: F401  (registers the tables on Base.metadata)
 from app.config import to_async_url
-from app.db import Base, utcnow
+from app.db import Base, create_engine, utcnow
 from app.lens import models as lens_models  # noqa: F401
-from app.migrate import alembic_config
+from app.migrate import alembic_config, upgrade_to_head
 from app.runs import models as runs_models  # noqa: F401
 from tests.conftest import postgres_admin, postgres_server_url
 
@@ -194,3 +195,131 @@ def entry_row(judgement_id: int, slot: str, generation_id: int, **changes: Any) 
     row = {"judgement_id": judgement_id, "slot": slot, "generation_id": generation_id,
            "position": "ab".index(slot), "rank": 1, "score": 3}  # fmt: skip
     return row | changes
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_upgrade_from_empty_creates_every_table_with_the_model_columns(
+    database_url: str, engine: sa.Engine
+) -> None:
+    assert not set(sa.inspect(engine).get_table_names()) & APP_TABLES
+    alembic(database_url, "upgrade", "head")
+
+    assert current_revision(engine) == head_revision()
+    described = schema(engine)
+    assert set(described) == APP_TABLES
+    for table in Base.metadata.sorted_tables:
+        columns = described[table.name]["columns"]
+        assert set(columns) == {c.name for c in table.columns}, table.name
+        for column in table.columns:
+            assert columns[column.name][1] == column.nullable, f"{table.name}.{column.name}"
+    # What a judgement must keep so it stays meaningful after a regeneration.
+    judgement_needs = {"rater", "all_bad", "comment", "blind", "updated_at"}
+    assert judgement_needs <= set(described["judgements"]["columns"])
+    entry_needs = {"slot", "generation_id", "position", "rank", "score"}
+    assert entry_needs <= set(described["judgement_entries"]["columns"])
+    # What a generation must keep to be reproducible.
+    generation_needs = {"prompt_text", "messages", "params", "seed", "served_model",
+                        "model_revision", "finish_reason", "completion_tokens"}  # fmt: skip
+    assert generation_needs <= set(described["generations"]["columns"])
+    assert ("turn_id", "rater") in described["judgements"]["unique"]
+    assert ("judgement_id", "slot") in described["judgement_entries"]["unique"]
+    assert ("conversation_id", "slot") in described["participants"]["unique"]
+    assert ("conversation_id", "number") in described["turns"]["unique"]
+    assert (("conversation_id",), "conversations", "CASCADE") in described["turns"]["foreign_keys"]
+    assert (("turn_id",), "turns", "CASCADE") in described["generations"]["foreign_keys"]
+
+
+def test_migrated_schema_enforces_judgement_rules_and_cascades(
+    database_url: str, engine: sa.Engine
+) -> None:
+    alembic(database_url, "upgrade", "head")
+    tables = Base.metadata.tables
+    with engine.begin() as connection:
+        turn_id = insert_voted_turn(connection)
+        generation_ids = [
+            row.id
+            for row in connection.execute(
+                sa.text("SELECT id FROM generations WHERE turn_id = :t ORDER BY id"), {"t": turn_id}
+            )
+        ]
+    # A second judgement by the same rater of the same turn.
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(tables["judgements"].insert(), judgement_row(turn_id, "alice"))
+    with engine.begin() as connection:
+        bob = connection.execute(
+            tables["judgements"].insert().returning(tables["judgements"].c.id),
+            judgement_row(turn_id, "bob"),
+        ).scalar_one()
+    for bad in (
+        entry_row(bob, "a", generation_ids[0], score=6),
+        entry_row(bob, "a", generation_ids[0], score=0),
+        entry_row(bob, "a", generation_ids[0], rank=0),
+        [entry_row(bob, "a", generation_ids[0]), entry_row(bob, "a", generation_ids[1])],
+    ):
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(tables["judgement_entries"].insert(), bad)
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(
+            tables["participants"].insert(),
+            {"conversation_id": "c" * 32, "slot": "e", "position": 2, "model_name": "m",
+             "model_kind": "base"},
+        )  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM conversations"))
+        left = {
+            table: connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in ("participants", "turns", "generations", "judgements",
+                          "judgement_entries")
+        }  # fmt: skip
+    assert set(left.values()) == {0}
+
+
+def test_upgrading_twice_changes_nothing_and_keeps_data(
+    database_url: str, engine: sa.Engine
+) -> None:
+    alembic(database_url, "upgrade", "head")
+    with engine.begin() as connection:
+        insert_voted_turn(connection)
+    before = schema(engine)
+    alembic(database_url, "upgrade", "head")
+    assert schema(engine) == before
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM judgements")).scalar_one() == 1
+        count = connection.execute(sa.text("SELECT count(*) FROM judgement_entries"))
+        assert count.scalar_one() == 2
+        versions = connection.execute(sa.text("SELECT count(*) FROM alembic_version"))
+        assert versions.scalar_one() == 1
+
+
+def test_models_and_migrations_agree(database_url: str, engine: sa.Engine) -> None:
+    alembic(database_url, "upgrade", "head")
+    assert differences(engine) == []
+
+
+def test_downgrade_to_base_then_upgrade_again(database_url: str, engine: sa.Engine) -> None:
+    alembic(database_url, "upgrade", "head")
+    first = schema(engine)
+    alembic(database_url, "downgrade", "base")
+    assert not set(sa.inspect(engine).get_table_names()) & APP_TABLES
+    assert current_revision(engine) is None
+    alembic(database_url, "upgrade", "head")
+    assert schema(engine) == first
+    assert differences(engine) == []
+
+
+async def test_app_startup_upgrade_migrates_and_is_idempotent(
+    database_url: str, engine: sa.Engine
+) -> None:
+    app_engine = create_engine(to_async_url(database_url))
+    try:
+        await upgrade_to_head(app_engine)
+        first = schema(engine)
+        await upgrade_to_head(app_engine)
+    finally:
+        await app_engine.dispose()
+    assert set(first) == APP_TABLES
+    assert schema(engine) == first
+    assert current_revision(engine) == head_revision()
