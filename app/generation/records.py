@@ -14,6 +14,7 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
+from app.generation.lazy_json import LazyJSONList
 
 
 class GenerationStatus(StrEnum):
@@ -66,7 +67,8 @@ class Generation(Base):
     # Token view: [{token, logprob, top: [[token, logprob], ...], token_id}]
     # (app.generation.logprobs.TokenInfo), the answer's tokens without a final stop token;
     # None when the server sent no logprobs.
-    tokens: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # Decoded on first use only: most readers of a generation never look at its tokens.
+    tokens: Mapped[list[dict[str, Any]] | None] = mapped_column(LazyJSONList)
     # The exact string the model saw after its chat template (base: prompt_text), fetched on
     # demand from the server's tokenizer, and its token count.
     rendered_prompt: Mapped[str | None] = mapped_column(Text)
