@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -84,6 +85,10 @@ def create_app(
             notice=notice,
             analyses_of=lens_queries.analyses_of,
         )
+        # Everything built so far (modules, templates, compiled queries) lives as long as the
+        # process: move it out of the collector's sight, so that the collections triggered by
+        # per-request garbage stop walking it again and again (gc was ~7% of a loaded app).
+        gc.freeze()
         try:
             yield
         finally:
