@@ -22,7 +22,8 @@ from app.db import create_engine, create_sessionmaker
 from app.exports import api as exports_api
 from app.generation.client import ModelClient
 from app.generation.launcher import LocalServers
-from app.generation.runner import GenerationRunner, mark_interrupted
+from app.generation.liveness import Heartbeat, new_owner_id
+from app.generation.runner import GenerationRunner
 from app.lens import api as lens_api
 from app.lens import pages as lens_pages
 from app.lens import queries as lens_queries
@@ -61,7 +62,10 @@ def create_app(
         if settings.migrate_on_start:
             await upgrade_to_head(engine)
         sessions = create_sessionmaker(engine)
-        interrupted = await mark_interrupted(sessions)
+        # Only generations whose process stopped beating are interrupted: another replica's
+        # running generations are left alone.
+        heartbeat = Heartbeat(sessions, new_owner_id())
+        interrupted = await heartbeat.start()
         if interrupted:
             log.warning("marked %d unfinished generations as interrupted", interrupted)
         timeout = httpx.Timeout(
@@ -72,7 +76,7 @@ def create_app(
         )
         limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
         http = httpx.AsyncClient(timeout=timeout, limits=limits)
-        runner = GenerationRunner(ModelClient(http), sessions)
+        runner = GenerationRunner(ModelClient(http), sessions, owner=heartbeat.owner)
         app.state.playground = AppState(
             settings=settings,
             models=models,
@@ -93,6 +97,7 @@ def create_app(
             yield
         finally:
             await runner.shutdown()
+            await heartbeat.stop()
             await http.aclose()
             await engine.dispose()
 

@@ -25,7 +25,7 @@ from tests.conftest import postgres_admin, postgres_server_url
 
 APP_TABLES = {
     "conversations", "participants", "turns", "generations", "judgements", "judgement_entries",
-    "token_shift_analyses",
+    "token_shift_analyses", "app_instances",
 }  # fmt: skip
 
 

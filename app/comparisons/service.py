@@ -239,6 +239,8 @@ class ComparisonService:
             seed=params.seed,
             status=GenerationStatus.PENDING,
             text="",
+            # Owned from the start, so that no other process takes it for abandoned.
+            owner=self.runner.owner,
         )
         turn.generations.append(generation)
         return generation, request

@@ -79,8 +79,21 @@ class Generation(Base):
         ForeignKey("generations.id", ondelete="CASCADE"), index=True
     )
     prefix_tokens: Mapped[int | None] = mapped_column(Integer)
+    # The process (app_instances.id) that runs or ran it: an unfinished generation is
+    # interrupted only when its owner stopped beating (app.generation.liveness).
+    owner: Mapped[str | None] = mapped_column(String(36))
 
     @property
     def finished(self) -> bool:
         """True once the generation has ended, however it ended."""
         return GenerationStatus(self.status).finished
+
+
+class AppInstance(Base):
+    """One running app process: its id and when it last said it was alive."""
+
+    __tablename__ = "app_instances"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -98,7 +98,10 @@ class GenerationRunner:
         client: ModelClient,
         sessions: async_sessionmaker[AsyncSession],
         wake_interval: float = WAKE_INTERVAL_SECONDS,
+        owner: str | None = None,
     ) -> None:
+        # This process's id in app_instances, stamped on every generation it runs.
+        self.owner = owner
         self._client = client
         self._sessions = sessions
         self._live: dict[int, LiveGeneration] = {}
@@ -172,7 +175,7 @@ class GenerationRunner:
         # with many comparisons at once it would): it runs beside the request, and is awaited
         # before the final store so that it can never land after it.
         marked_running = asyncio.create_task(
-            self._store(live.generation_id, status=GenerationStatus.RUNNING)
+            self._store(live.generation_id, status=GenerationStatus.RUNNING, owner=self.owner)
         )
         try:
             async for event in self._client.stream(request):
@@ -270,19 +273,3 @@ class GenerationRunner:
             await session.execute(
                 update(Generation).where(Generation.id == generation_id).values(**values)
             )
-
-
-async def mark_interrupted(sessions: async_sessionmaker[AsyncSession]) -> int:
-    """Generations left running by a previous process can never finish: say so in the DB."""
-    unfinished = (GenerationStatus.PENDING, GenerationStatus.RUNNING)
-    async with sessions() as session, session.begin():
-        result = await session.execute(
-            update(Generation)
-            .where(Generation.status.in_(unfinished))
-            .values(
-                status=GenerationStatus.INTERRUPTED,
-                finish_reason="interrupted",
-                error="the playground restarted before this generation finished",
-            )
-        )
-    return int(getattr(result, "rowcount", 0) or 0)
