@@ -52,6 +52,7 @@ class Sample:
 
     ttft_s: list[float]
     tokens: int
+    conversation: str = ""
 
 
 def _free_port() -> int:
@@ -191,25 +192,37 @@ async def _direct(client: ModelClient, base: ModelConfig, chat: ModelConfig, n: 
     return Sample([r[0] for r in results], sum(r[1] for r in results))
 
 
+EVENTS_URL = re.compile(r'sse-connect="(/turns/\d+/events[^"]*)"')
+
+
 async def _through_app(http: httpx.AsyncClient, token: str, n: int) -> Sample:
-    """The browser path: submit the form, then follow the turn's SSE stream to the end."""
+    """The browser path: submit the form, load the page, follow the turn's SSE stream to the
+    end. (The completion tokens are counted afterwards, outside the measured time.)"""
     start = time.perf_counter()
     form = {"prompt": PROMPT, "max_tokens": str(n), "seed": "1"}
     created = await http.post("/c", data=form, headers={"X-CSRF-Token": token, "HX-Request": "1"})
     created.raise_for_status()
     conversation = created.headers["HX-Location"].rsplit("/", 1)[1]
-    detail = (await http.get(f"/api/v1/comparisons/{conversation}")).json()
-    turn = detail["turns"][0]["id"]
+    page = await http.get(f"/c/{conversation}")
+    page.raise_for_status()
+    events = EVENTS_URL.findall(page.text)
     first: dict[str, float] = {}
-    async with http.stream("GET", f"/turns/{turn}/events") as response:
+    if not events:  # already finished when the page was drawn: nothing left to stream
+        return Sample([time.perf_counter() - start] * 2, 0, conversation)
+    async with http.stream("GET", events[0].replace("&amp;", "&")) as response:
         async for chunk in response.aiter_text():
             for event in parse_sse(chunk):
                 side = event.event.rsplit("-", 1)[-1]
                 if event.event.startswith(("delta-", "done-")) and side not in first:
                     first[side] = time.perf_counter() - start
-    final = (await http.get(f"/api/v1/comparisons/{conversation}")).json()["turns"][0]
-    tokens = sum((final[s]["completion_tokens"] or 0) for s in ("a", "b"))
-    return Sample(list(first.values()), tokens)
+    return Sample(list(first.values()), 0, conversation)
+
+
+async def _count_tokens(http: httpx.AsyncClient, samples: list[Sample]) -> None:
+    """Fill in each comparison's completion tokens from the API (bookkeeping, not measured)."""
+    for sample in samples:
+        final = (await http.get(f"/api/v1/comparisons/{sample.conversation}")).json()["turns"][0]
+        sample.tokens = sum((final[s]["completion_tokens"] or 0) for s in ("a", "b"))
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -259,11 +272,13 @@ async def _run(
                     else _through_app(http, token, n)
                     for _ in range(concurrency)
                 ]
-                samples[label] += await asyncio.gather(*batch)
+                done = await asyncio.gather(*batch)
                 walls[label] += time.perf_counter() - start
                 if label == "playground":
                     # The direct batch costs the app nothing, so only this one is counted.
                     app_cpu += cpu_seconds(app_pid) - cpu_start
+                    await _count_tokens(http, done)
+                samples[label] += done
         figures = {}
         for label, done in samples.items():
             ttfts = [t for s in done for t in s.ttft_s]
