@@ -229,31 +229,40 @@ async def _turn_event_stream(
     last_sent = float("-inf")
     loop = asyncio.get_running_loop()
     while pending:
-        for side, generation_id in list(pending.items()):
+        gone: dict[int, str] = {}
+        for side, generation_id in pending.items():
             live = state.runner.snapshot(generation_id)
-            if live is not None:
-                seen_live.add(side)
-                if live.length > offsets[side]:
-                    last_sent = loop.time()
-                    yield delta(side, live.text)
+            if live is None:
+                gone[generation_id] = side
                 continue
+            seen_live.add(side)
+            if live.length > offsets[side]:
+                last_sent = loop.time()
+                yield delta(side, live.text)
+        if gone:
             async with state.sessions() as session:
-                # Status and text only: the row's token JSON is not needed to relay text.
-                stored = (
-                    await session.execute(
-                        select(Generation.status, Generation.text).where(
-                            Generation.id == generation_id
-                        )
+                # Status and text only (not the token JSON), for every such column at once.
+                stored = await session.execute(
+                    select(Generation.id, Generation.status, Generation.text).where(
+                        Generation.id.in_(gone)
                     )
-                ).first()
-            if stored is not None and GenerationStatus(stored.status).finished:
+                )
+                finished = [
+                    (gone[gid], text)
+                    for gid, status, text in stored.tuples()
+                    if GenerationStatus(status).finished
+                ]
+            for side, text in finished:
                 # Tokens that arrived during the last coalescing pause still go out as text, so
                 # the deltas of a live stream always add up to the stored answer.
-                if side in seen_live and len(stored.text) > offsets[side]:
-                    yield delta(side, stored.text)
+                if side in seen_live and len(text) > offsets[side]:
+                    yield delta(side, text)
+            if finished:
+                # One view for every column that finished meanwhile (often all of them).
                 view = await _load_view(state, turn_id, rater)
-                yield {"event": f"done-{side}", "data": _final_column(view, side)}
-                del pending[side]
+                for side, _ in sorted(finished):
+                    yield {"event": f"done-{side}", "data": _final_column(view, side)}
+                    del pending[side]
         if pending:
             await state.runner.wait_for_change(turn_id, PING_SECONDS)
             # Coalesce: at most one event per column per flush interval, so the browser gets a
