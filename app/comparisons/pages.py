@@ -230,11 +230,13 @@ async def _turn_event_stream(
     loop = asyncio.get_running_loop()
     while pending:
         gone: dict[int, str] = {}
+        live_here: list[int] = []
         for side, generation_id in pending.items():
             live = state.runner.snapshot(generation_id)
             if live is None:
                 gone[generation_id] = side
                 continue
+            live_here.append(generation_id)
             seen_live.add(side)
             if live.length > offsets[side]:
                 last_sent = loop.time()
@@ -264,7 +266,11 @@ async def _turn_event_stream(
                     yield {"event": f"done-{side}", "data": _final_column(view, side)}
                     del pending[side]
         if pending:
-            await state.runner.wait_for_change(turn_id, PING_SECONDS)
+            # A column that ended while this pass awaited the database may have taken the
+            # turn's signal with it (the last one to end does): look again at once instead
+            # of waiting for a wake-up that will not come (it used to cost a 1 s poll).
+            if not any(state.runner.snapshot(gid) is None for gid in live_here):
+                await state.runner.wait_for_change(turn_id, PING_SECONDS)
             # Coalesce: at most one event per column per flush interval, so the browser gets a
             # few events a second, not one a token; but the first text goes out at once.
             pause = last_sent + flush - loop.time()
