@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -63,15 +64,43 @@ def retryable(exc: Exception) -> bool:
     )
 
 
+# SQLite lets one writer in at a time. With many votes at once, each request held a pooled
+# connection while SQLite's busy handler made it sleep, and under load the pool (15
+# connections) ran dry: requests failed after 30 s waiting for a connection. In one process,
+# votes on SQLite queue on an asyncio lock (one per event loop) before they take a connection.
+_sqlite_vote_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _write_lock(session: AsyncSession) -> asyncio.Lock | None:
+    bind = session.bind
+    if bind is None or bind.dialect.name != "sqlite":
+        return None
+    return _sqlite_vote_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+
+
+async def _once(session: AsyncSession, attempt: Callable[[], Awaitable[T]]) -> T:
+    """One transaction: attempt() then commit; rolled back (connection freed) on failure."""
+    try:
+        result = await attempt()
+        await session.commit()
+    except Exception:
+        await session.rollback()
+        raise
+    return result
+
+
 async def with_retries(session: AsyncSession, attempt: Callable[[], Awaitable[T]]) -> T:
-    """Run attempt() and commit; on a retryable clash roll back and run it again."""
+    """Run attempt() and commit; on a retryable clash run it again in a fresh transaction."""
+    lock = _write_lock(session)
     for number in range(ATTEMPTS):
         try:
-            result = await attempt()
-            await session.commit()
-            return result
+            if lock is None:
+                return await _once(session, attempt)
+            async with lock:
+                return await _once(session, attempt)
         except (IntegrityError, OperationalError) as exc:
-            await session.rollback()
             if not retryable(exc) or number == ATTEMPTS - 1:
                 raise
             await asyncio.sleep(random.uniform(0, BACKOFF_SECONDS * 2**number))
