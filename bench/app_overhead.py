@@ -1,8 +1,13 @@
 """The playground's overhead: the same streamed requests sent straight to the model servers and
 through the playground (browser path: POST /c, then the turn's SSE stream), side by side.
 
-Prints, at each concurrency: tokens/s both ways and their ratio, and time to first token
-(p50, p95) both ways with the time the playground adds.
+Prints, at each concurrency: tokens/s both ways and their ratio, time to first token
+(p50, p95) both ways with the time the playground adds, and the app process's CPU time per
+comparison (from /proc, so other load on the machine matters little). Given two or more
+--max-tokens, it also prints the app CPU per relayed token (the slope between the smallest and
+largest) and the fixed app CPU per comparison (the intercept), per concurrency.
+
+    .venv/bin/python bench/app_overhead.py --max-tokens 16 256 --concurrency 1 32
 
     .venv/bin/python bench/app_overhead.py            # two fake vLLM servers: the app's ceiling
     .venv/bin/python bench/app_overhead.py --models models.toml   # first base + first chat
@@ -47,6 +52,7 @@ class Sample:
 
     ttft_s: list[float]
     tokens: int
+    conversation: str = ""
 
 
 def _free_port() -> int:
@@ -70,7 +76,9 @@ def _wait_http(url: str, timeout: float = 60) -> None:
 
 
 @contextmanager
-def _process(args: list[str], env: dict[str, str] | None = None) -> Iterator[None]:
+def _process(
+    args: list[str], env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
         args,
         env={**os.environ, **(env or {})},
@@ -78,7 +86,7 @@ def _process(args: list[str], env: dict[str, str] | None = None) -> Iterator[Non
         stderr=subprocess.DEVNULL,
     )
     try:
-        yield
+        yield proc
     finally:
         proc.terminate()
         proc.wait(10)
@@ -138,16 +146,24 @@ def _demo_pair_servers() -> Iterator[Path]:
 
 
 @contextmanager
-def _playground(models: Path, database_url: str) -> Iterator[str]:
+def _playground(models: Path, database_url: str) -> Iterator[tuple[str, int]]:
     """The playground in its own process on a fresh SQLite database (or the one given)."""
     port = _free_port()
     with tempfile.TemporaryDirectory() as data:
         args = [sys.executable, "-m", "app.cli", "serve", "--models", str(models)]
         args += ["--port", str(port), "--log-level", "warning"]
-        with _process(args, {"PLAYGROUND_DATA_DIR": data, "DATABASE_URL": database_url}):
+        env = {"PLAYGROUND_DATA_DIR": data, "DATABASE_URL": database_url}
+        with _process(args, env) as proc:
             url = f"http://127.0.0.1:{port}"
             _wait_http(url + "/healthz")
-            yield url
+            yield url, proc.pid
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (its threads included), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # Fields 14 and 15 of stat(5) (utime, stime), counted here from after the command name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _direct(client: ModelClient, base: ModelConfig, chat: ModelConfig, n: int) -> Sample:
@@ -176,25 +192,37 @@ async def _direct(client: ModelClient, base: ModelConfig, chat: ModelConfig, n: 
     return Sample([r[0] for r in results], sum(r[1] for r in results))
 
 
+EVENTS_URL = re.compile(r'sse-connect="(/turns/\d+/events[^"]*)"')
+
+
 async def _through_app(http: httpx.AsyncClient, token: str, n: int) -> Sample:
-    """The browser path: submit the form, then follow the turn's SSE stream to the end."""
+    """The browser path: submit the form, load the page, follow the turn's SSE stream to the
+    end. (The completion tokens are counted afterwards, outside the measured time.)"""
     start = time.perf_counter()
     form = {"prompt": PROMPT, "max_tokens": str(n), "seed": "1"}
     created = await http.post("/c", data=form, headers={"X-CSRF-Token": token, "HX-Request": "1"})
     created.raise_for_status()
     conversation = created.headers["HX-Location"].rsplit("/", 1)[1]
-    detail = (await http.get(f"/api/v1/comparisons/{conversation}")).json()
-    turn = detail["turns"][0]["id"]
+    page = await http.get(f"/c/{conversation}")
+    page.raise_for_status()
+    events = EVENTS_URL.findall(page.text)
     first: dict[str, float] = {}
-    async with http.stream("GET", f"/turns/{turn}/events") as response:
+    if not events:  # already finished when the page was drawn: nothing left to stream
+        return Sample([time.perf_counter() - start] * 2, 0, conversation)
+    async with http.stream("GET", events[0].replace("&amp;", "&")) as response:
         async for chunk in response.aiter_text():
             for event in parse_sse(chunk):
                 side = event.event.rsplit("-", 1)[-1]
                 if event.event.startswith(("delta-", "done-")) and side not in first:
                     first[side] = time.perf_counter() - start
-    final = (await http.get(f"/api/v1/comparisons/{conversation}")).json()["turns"][0]
-    tokens = sum((final[s]["completion_tokens"] or 0) for s in ("a", "b"))
-    return Sample(list(first.values()), tokens)
+    return Sample(list(first.values()), 0, conversation)
+
+
+async def _count_tokens(http: httpx.AsyncClient, samples: list[Sample]) -> None:
+    """Fill in each comparison's completion tokens from the API (bookkeeping, not measured)."""
+    for sample in samples:
+        final = (await http.get(f"/api/v1/comparisons/{sample.conversation}")).json()["turns"][0]
+        sample.tokens = sum((final[s]["completion_tokens"] or 0) for s in ("a", "b"))
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -202,7 +230,19 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _run(models_path: Path, app_url: str, concurrency: int, rounds: int, n: int) -> None:
+@dataclass
+class Figures:
+    """What one (concurrency, max_tokens) run measured on the playground side."""
+
+    concurrency: int
+    max_tokens: int
+    tokens_per_comparison: float
+    cpu_per_comparison_s: float
+
+
+async def _run(
+    models_path: Path, app_url: str, app_pid: int, concurrency: int, rounds: int, n: int
+) -> Figures:
     models = load_models_file(models_path)
     base = models.first_of_kind(ModelKind.BASE)
     chat = models.first_of_kind(ModelKind.CHAT)
@@ -222,17 +262,23 @@ async def _run(models_path: Path, app_url: str, concurrency: int, rounds: int, n
         # load on the machine) falls on both alike.
         samples: dict[str, list[Sample]] = {"direct": [], "playground": []}
         walls = {"direct": 0.0, "playground": 0.0}
+        app_cpu = 0.0
         for _ in range(rounds):
             for label in ("direct", "playground"):
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), cpu_seconds(app_pid)
                 batch = [
                     _direct(client, base, chat, n)
                     if label == "direct"
                     else _through_app(http, token, n)
                     for _ in range(concurrency)
                 ]
-                samples[label] += await asyncio.gather(*batch)
+                done = await asyncio.gather(*batch)
                 walls[label] += time.perf_counter() - start
+                if label == "playground":
+                    # The direct batch costs the app nothing, so only this one is counted.
+                    app_cpu += cpu_seconds(app_pid) - cpu_start
+                    await _count_tokens(http, done)
+                samples[label] += done
         figures = {}
         for label, done in samples.items():
             ttfts = [t for s in done for t in s.ttft_s]
@@ -253,6 +299,32 @@ async def _run(models_path: Path, app_url: str, concurrency: int, rounds: int, n
             f" (+{(a50 - d50) * 1000:5.1f})  p95 {d95 * 1000:6.1f} -> {a95 * 1000:6.1f} ms"
             f" (+{(a95 - d95) * 1000:5.1f})"
         )
+        comparisons = len(samples["playground"])
+        print(
+            f"                 app CPU {app_cpu / comparisons * 1000:7.2f} ms per comparison, "
+            f"{app_cpu / max(1, a_tok * comparisons) * 1e6:6.1f} us per relayed token (all in)"
+        )
+        return Figures(concurrency, n, a_tok, app_cpu / comparisons)
+
+
+def _print_slopes(figures: list[Figures]) -> None:
+    """Per concurrency: CPU per token (slope) and fixed CPU per comparison (intercept)."""
+    for concurrency in sorted({f.concurrency for f in figures}):
+        runs = sorted(
+            (f for f in figures if f.concurrency == concurrency), key=lambda f: f.max_tokens
+        )
+        if len(runs) < 2 or runs[-1].tokens_per_comparison == runs[0].tokens_per_comparison:
+            continue
+        low, high = runs[0], runs[-1]
+        slope = (high.cpu_per_comparison_s - low.cpu_per_comparison_s) / (
+            high.tokens_per_comparison - low.tokens_per_comparison
+        )
+        fixed = low.cpu_per_comparison_s - slope * low.tokens_per_comparison
+        print(
+            f"concurrency {concurrency:>3}: app CPU {slope * 1e6:6.1f} us per relayed token "
+            f"(max_tokens {low.max_tokens} -> {high.max_tokens}), fixed {fixed * 1000:6.2f} ms "
+            "per comparison"
+        )
 
 
 def main() -> None:
@@ -264,7 +336,9 @@ def main() -> None:
     parser.add_argument(
         "--demo", action="store_true", help="launch real vLLM for the offline demo pair"
     )
-    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument(
+        "--max-tokens", type=int, nargs="+", default=[64], help="two or more: CPU slope too"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="batches per concurrency level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--token-delay", type=float, default=0.01, help="fake servers only")
@@ -277,14 +351,19 @@ def main() -> None:
         if args.models
         else _demo_pair_servers()
         if args.demo
-        else _fake_servers(args.token_delay, args.max_tokens * 2) as models,
-        _playground(models, args.database_url) as app_url,
+        else _fake_servers(args.token_delay, max(args.max_tokens) * 2) as models,
+        _playground(models, args.database_url) as (app_url, app_pid),
     ):
         database = args.database_url.split("@")[-1] or "SQLite"
-        print(f"models: {models}; playground: {app_url} on {database}", end="")
-        print(f"; max_tokens {args.max_tokens}")
-        for concurrency in args.concurrency:
-            asyncio.run(_run(models, app_url, concurrency, args.rounds, args.max_tokens))
+        print(f"models: {models}; playground: {app_url} on {database}; {os.cpu_count()} CPUs")
+        figures = []
+        for n in args.max_tokens:
+            print(f"max_tokens {n}")
+            for concurrency in args.concurrency:
+                figures.append(
+                    asyncio.run(_run(models, app_url, app_pid, concurrency, args.rounds, n))
+                )
+        _print_slopes(figures)
 
 
 if __name__ == "__main__":

@@ -36,10 +36,17 @@ from alembic import command
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.comparisons.models import Conversation, Generation, Turn, Vote  # noqa: E402
+from app.comparisons.models import (  # noqa: E402
+    Conversation,
+    Judgement,
+    JudgementEntry,
+    Participant,
+    Turn,
+)
 from app.config import to_async_url  # noqa: E402
 from app.db import create_engine, create_sessionmaker  # noqa: E402
 from app.exports.ratings import stream_ratings_csv  # noqa: E402
+from app.generation.records import Generation  # noqa: E402
 from app.migrate import alembic_config  # noqa: E402
 
 BATCH_VOTES = 5000
@@ -81,7 +88,10 @@ def migrate(url: str) -> None:
     command.upgrade(config, "head")
 
 
-def raw_table(model: type[Conversation | Turn | Generation | Vote]) -> sa.TableClause:
+TABLES = (Conversation, Participant, Turn, Generation, Judgement, JudgementEntry)
+
+
+def raw_table(model: type[Any]) -> sa.TableClause:
     """The model's table without column types: values go to the driver as they are (fast)."""
     table = model.__table__
     assert isinstance(table, sa.Table)
@@ -94,10 +104,11 @@ def stored_time(at: datetime) -> str:
 
 
 def fill(url: str, votes: int, turns_per_conversation: int) -> float:
-    """Insert `votes` voted turns (each with two generations) in batches; return seconds."""
+    """Insert `votes` judged turns (two answers each: one judgement with two entries, i.e.
+    one rated pair) in batches; return seconds."""
     pool = text_pool()
     engine = sa.create_engine(url)
-    tables = [raw_table(m) for m in (Conversation, Turn, Generation, Vote)]
+    tables = [raw_table(m) for m in TABLES]
     start = datetime(2025, 1, 1, tzinfo=UTC)
     params = json.dumps({"temperature": 0.7, "top_p": 0.95, "top_k": -1, "max_tokens": 256,
                          "seed": 1234, "stop": [], "repetition_penalty": 1.0})  # fmt: skip
@@ -105,7 +116,7 @@ def fill(url: str, votes: int, turns_per_conversation: int) -> float:
     with engine.begin() as connection:
         connection.exec_driver_sql("PRAGMA synchronous=OFF")
         for first in range(0, votes, BATCH_VOTES):
-            rows: list[list[dict[str, Any]]] = [[], [], [], []]
+            rows: list[list[dict[str, Any]]] = [[] for _ in TABLES]
             for i in range(first, min(first + BATCH_VOTES, votes)):
                 number = i % turns_per_conversation + 1
                 cid = f"{i // turns_per_conversation:032x}"
@@ -114,16 +125,22 @@ def fill(url: str, votes: int, turns_per_conversation: int) -> float:
                 if number == 1:
                     rows[0].append({
                         "id": cid, "created_at": at, "updated_at": at, "title": prompt[:80],
-                        "system_prompt": None, "base_format": "raw", "model_a": "base",
-                        "kind_a": "base", "model_b": "chat", "kind_b": "chat",
+                        "system_prompt": None, "base_format": "raw", "blind": 0,
                     })  # fmt: skip
+                    conversation_number = i // turns_per_conversation
+                    for position, kind in enumerate(("base", "chat")):
+                        rows[1].append({
+                            "id": 2 * conversation_number + position + 1, "conversation_id": cid,
+                            "slot": "ab"[position], "position": position, "model_name": kind,
+                            "model_kind": kind,
+                        })  # fmt: skip
                 turn_id, gen_a, gen_b = i + 1, 2 * i + 1, 2 * i + 2
-                rows[1].append({"id": turn_id, "conversation_id": cid, "number": number,
+                rows[2].append({"id": turn_id, "conversation_id": cid, "number": number,
                                 "prompt": prompt, "params": params, "created_at": at})  # fmt: skip
                 messages = json.dumps([{"role": "user", "content": prompt}])
                 for gen_id, side, text in ((gen_a, "a", answer_a), (gen_b, "b", answer_b)):
-                    rows[2].append({
-                        "id": gen_id, "turn_id": turn_id, "side": side, "is_current": 1,
+                    rows[3].append({
+                        "id": gen_id, "turn_id": turn_id, "slot": side, "is_current": 1,
                         "model_name": "base" if side == "a" else "chat",
                         "model_kind": "base" if side == "a" else "chat",
                         "served_model": "tiny", "model_revision": None,
@@ -136,13 +153,20 @@ def fill(url: str, votes: int, turns_per_conversation: int) -> float:
                         "ttft_ms": 12.5, "total_ms": 800.0, "error": None, "created_at": at,
                         "finished_at": at,
                     })  # fmt: skip
-                rows[3].append({
-                    "id": i + 1, "turn_id": turn_id, "generation_a_id": gen_a,
-                    "generation_b_id": gen_b, "rater": f"rater{i % 7}",
-                    "winner": ("a", "b", "tie", "both_bad")[i % 4], "score_a": i % 5 + 1,
-                    "score_b": None, "comment": pool[(i * 3) % TEXT_POOL][:120] if i % 3 else None,
+                outcome = i % 4  # a wins, b wins, tie, both bad
+                rows[4].append({
+                    "id": i + 1, "turn_id": turn_id, "rater": f"rater{i % 7}",
+                    "all_bad": int(outcome == 3), "blind": 0,
+                    "comment": pool[(i * 3) % TEXT_POOL][:120] if i % 3 else None,
                     "created_at": at, "updated_at": at,
                 })  # fmt: skip
+                ranks = ((1, 2), (2, 1), (1, 1), (None, None))[outcome]
+                for position, gen_id in enumerate((gen_a, gen_b)):
+                    rows[5].append({
+                        "id": 2 * i + position + 1, "judgement_id": i + 1,
+                        "slot": "ab"[position], "generation_id": gen_id, "position": position,
+                        "rank": ranks[position], "score": i % 5 + 1 if position == 0 else None,
+                    })  # fmt: skip
             for table, batch in zip(tables, rows, strict=True):
                 if batch:
                     connection.execute(table.insert(), batch)
@@ -185,7 +209,7 @@ async def export(url: str, use_tracemalloc: bool) -> dict[str, Any]:
     engine = create_engine(to_async_url(url))
     sessions = create_sessionmaker(engine)
     async with sessions() as session:
-        votes = await session.scalar(sa.select(sa.func.count()).select_from(Vote))
+        votes = await session.scalar(sa.select(sa.func.count()).select_from(Judgement))
     records = written = 0
     maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     if use_tracemalloc:

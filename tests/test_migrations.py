@@ -27,7 +27,7 @@ from tests.conftest import postgres_admin, postgres_server_url
 
 APP_TABLES = {
     "conversations", "participants", "turns", "generations", "judgements", "judgement_entries",
-    "token_shift_analyses", "prompt_sets", "prompt_items", "runs", "run_items",
+    "token_shift_analyses", "prompt_sets", "prompt_items", "runs", "run_items", "app_instances",
 }  # fmt: skip
 
 

@@ -67,8 +67,7 @@ async def vote(conversation_id: str, data: VoteInput, service: ServiceDep) -> Vo
     """Judge the answers: `winner` (two answers), `ranking` or `all_bad`; the same rater
     judging a turn again replaces the earlier judgement."""
     stored = await service.judge(conversation_id, data)
-    turn = await service.get_turn(stored.turn_id)
-    return vote_out(stored, turn.number)
+    return vote_out(stored, await service.turn_number(stored.turn_id))
 
 
 @router.get("/comparisons/{conversation_id}", response_model=ConversationOut)

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import escape
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse
 
@@ -21,7 +22,7 @@ from app.config import ModelKind
 from app.errors import NotFound
 from app.generation.params import SamplingParams
 from app.generation.prompts import BaseFormat
-from app.generation.records import Generation
+from app.generation.records import Generation, GenerationStatus
 from app.web.deps import State
 from app.web.pages import csrf, rater_of, remember_rater, render
 from app.web.templating import templates
@@ -225,28 +226,56 @@ async def _turn_event_stream(
             "id": ":".join(str(offset) for offset in offsets.values()),
         }
 
+    last_sent = float("-inf")
+    loop = asyncio.get_running_loop()
     while pending:
-        for side, generation_id in list(pending.items()):
+        gone: dict[int, str] = {}
+        live_here: list[int] = []
+        for side, generation_id in pending.items():
             live = state.runner.snapshot(generation_id)
-            if live is not None:
-                seen_live.add(side)
-                if len(live.text) > offsets[side]:
-                    yield delta(side, live.text)
+            if live is None:
+                gone[generation_id] = side
                 continue
+            live_here.append(generation_id)
+            seen_live.add(side)
+            if live.length > offsets[side]:
+                last_sent = loop.time()
+                yield delta(side, live.text)
+        if gone:
             async with state.sessions() as session:
-                generation = await session.get(Generation, generation_id)
-            if generation is not None and generation.finished:
+                # Status and text only (not the token JSON), for every such column at once.
+                stored = await session.execute(
+                    select(Generation.id, Generation.status, Generation.text).where(
+                        Generation.id.in_(gone)
+                    )
+                )
+                finished = [
+                    (gone[gid], text)
+                    for gid, status, text in stored.tuples()
+                    if GenerationStatus(status).finished
+                ]
+            for side, text in finished:
                 # Tokens that arrived during the last coalescing pause still go out as text, so
                 # the deltas of a live stream always add up to the stored answer.
-                if side in seen_live and len(generation.text) > offsets[side]:
-                    yield delta(side, generation.text)
+                if side in seen_live and len(text) > offsets[side]:
+                    yield delta(side, text)
+            if finished:
+                # One view for every column that finished meanwhile (often all of them).
                 view = await _load_view(state, turn_id, rater)
-                yield {"event": f"done-{side}", "data": _final_column(view, side)}
-                del pending[side]
+                for side, _ in sorted(finished):
+                    yield {"event": f"done-{side}", "data": _final_column(view, side)}
+                    del pending[side]
         if pending:
-            await state.runner.wait_for_change(turn_id, PING_SECONDS)
-            # Coalesce: tokens pile up, so the browser gets a few events a second, not one a token.
-            await asyncio.sleep(flush)
+            # A column that ended while this pass awaited the database may have taken the
+            # turn's signal with it (the last one to end does): look again at once instead
+            # of waiting for a wake-up that will not come (it used to cost a 1 s poll).
+            if not any(state.runner.snapshot(gid) is None for gid in live_here):
+                await state.runner.wait_for_change(turn_id, PING_SECONDS)
+            # Coalesce: at most one event per column per flush interval, so the browser gets a
+            # few events a second, not one a token; but the first text goes out at once.
+            pause = last_sent + flush - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)
     # The view loaded for the last column to finish is already final: no third load for the footer.
     if view is None:
         view = await _load_view(state, turn_id, rater)

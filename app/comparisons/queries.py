@@ -61,6 +61,16 @@ async def conversation_id_of_turn(session: AsyncSession, turn_id: int) -> str:
     return conversation_id
 
 
+async def turn_number(session: AsyncSession, turn_id: int) -> int:
+    """A turn's number in its conversation."""
+    number = None
+    if 1 <= turn_id <= MAX_ROW_ID:
+        number = await session.scalar(select(Turn.number).where(Turn.id == turn_id))
+    if number is None:
+        raise NotFound(f"no turn {turn_id}")
+    return number
+
+
 async def recent_conversations(session: AsyncSession, limit: int) -> list[Conversation]:
     """The newest conversations first (participants loaded, turns not)."""
     result = await session.scalars(

@@ -8,14 +8,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.comparisons import judging, queries
+from app.comparisons import judging, queries, voting
 from app.comparisons.models import (
     MAX_MODELS,
     MIN_MODELS,
     SLOTS,
     Conversation,
     Judgement,
-    JudgementEntry,
     Participant,
     Turn,
 )
@@ -106,49 +105,24 @@ class ComparisonService:
 
     async def judge(self, conversation_id: str, data: VoteInput) -> Judgement:
         """Record a rater's judgement of a turn whose answers are all complete; the same rater
-        judging the turn again replaces the earlier judgement."""
-        conversation = await self.get_conversation(conversation_id)
-        number = data.turn or conversation.turns[-1].number
-        turn = _turn(conversation, number)
-        if turn is not conversation.turns[-1]:
-            raise Conflict(f"turn {number} is closed: votes can change only until the next turn")
-        answers = current_generations(conversation, turn)
-        if not all(g.finished for g in answers):
-            raise Conflict("every answer must be complete before voting")
-        slots = conversation.slots
-        ranks = self._ranks(data, slots)
-        scores = data.all_scores()
-        unknown = sorted(set(scores) - set(slots))
-        if unknown:
-            raise InvalidInput(f"scores: {unknown} are not answers of this turn ({slots})")
+        judging the turn again replaces the earlier judgement (also when both arrive at once:
+        the later commit wins). Commits before it returns."""
         comment = (data.comment or "").strip() or None
         if comment is not None and len(comment) > self.settings.max_comment_chars:
             raise InvalidInput(f"comment is too long (max {self.settings.max_comment_chars})")
-        judged_before = any(j.rater == data.rater for t in conversation.turns for j in t.judgements)
-        judgement = next((j for j in turn.judgements if j.rater == data.rater), None)
-        if judgement is None:
-            judgement = Judgement(turn=turn, rater=data.rater)
-            judgement.entries = []
-            # Blind only if this rater had not yet seen the names (they show after judging).
-            judgement.blind = conversation.blind and not judged_before
-            self.session.add(judgement)
-        judgement.all_bad = all(rank is None for rank in ranks.values())
-        judgement.comment = comment
-        judgement.updated_at = utcnow()
-        judgement.entries.clear()
-        await self.session.flush()
-        judgement.entries.extend(
-            JudgementEntry(
-                slot=participant.slot,
-                generation_id=generation.id,
-                position=participant.position,
-                rank=ranks[participant.slot],
-                score=scores.get(participant.slot),
-            )
-            for participant, generation in zip(conversation.participants, answers, strict=True)
-        )
-        await self.session.flush()
-        return judgement
+
+        async def attempt() -> Judgement:
+            target = await voting.load_target(self.session, conversation_id, data.turn)
+            slots = target.conversation.slots
+            ranks = self._ranks(data, slots)
+            scores = data.all_scores()
+            unknown = sorted(set(scores) - set(slots))
+            if unknown:
+                raise InvalidInput(f"scores: {unknown} are not answers of this turn ({slots})")
+            verdict = voting.Verdict(data.rater, ranks, scores, comment)
+            return await voting.upsert(self.session, target, verdict)
+
+        return await voting.with_retries(self.session, attempt)
 
     def stop(
         self, conversation: Conversation, turn: Turn, slots: Sequence[str] | None = None
@@ -163,6 +137,10 @@ class ComparisonService:
     async def get_turn(self, turn_id: int) -> Turn:
         """A turn with its generations and judgements."""
         return await queries.load_turn(self.session, turn_id)
+
+    async def turn_number(self, turn_id: int) -> int:
+        """A turn's number in its conversation (without loading its answers)."""
+        return await queries.turn_number(self.session, turn_id)
 
     async def recent_conversations(self, limit: int = 50) -> list[Conversation]:
         """The newest conversations first."""
@@ -261,6 +239,8 @@ class ComparisonService:
             seed=params.seed,
             status=GenerationStatus.PENDING,
             text="",
+            # Owned from the start, so that no other process takes it for abandoned.
+            owner=self.runner.owner,
         )
         turn.generations.append(generation)
         return generation, request

@@ -95,21 +95,28 @@ class _Judged:
 
 
 class _History:
-    """The earlier turns of the conversation being exported: their prompts and the current
-    answers per column, read once per conversation and only when a later turn is judged."""
+    """The earlier turns of the conversations being exported: their prompts and the current
+    answers per column, read in one query per chunk of rows (a query per conversation was most
+    of the export's time) and only for conversations where a later turn is judged."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._conversation_id: str | None = None
-        self._turns: list[tuple[int, str, dict[str, str]]] = []
+        self._turns: dict[str, list[tuple[int, str, dict[str, str]]]] = {}
+
+    async def prefetch(self, conversation_ids: set[str]) -> None:
+        """Hold the history of exactly these conversations (memory stays one chunk's worth)."""
+        kept = {cid: turns for cid, turns in self._turns.items() if cid in conversation_ids}
+        missing = conversation_ids - kept.keys()
+        self._turns = kept
+        if missing:
+            self._turns.update(await self._load(missing))
 
     async def json(self, conversation_id: str, number: int, slot_a: str, slot_b: str) -> str:
         """history_json for a pair of columns at a turn: each earlier turn's prompt and answers."""
         if number == 1:
             return "[]"
-        if conversation_id != self._conversation_id:
-            self._conversation_id = conversation_id
-            self._turns = await self._load(conversation_id)
+        if conversation_id not in self._turns:
+            self._turns.update(await self._load({conversation_id}))
         return json.dumps(
             [
                 {
@@ -117,29 +124,37 @@ class _History:
                     "response_a": answers.get(slot_a, ""),
                     "response_b": answers.get(slot_b, ""),
                 }
-                for turn_number, prompt, answers in self._turns
+                for turn_number, prompt, answers in self._turns.get(conversation_id, [])
                 if turn_number < number
             ],
             ensure_ascii=False,
         )
 
-    async def _load(self, conversation_id: str) -> list[tuple[int, str, dict[str, str]]]:
+    async def _load(
+        self, conversation_ids: set[str]
+    ) -> dict[str, list[tuple[int, str, dict[str, str]]]]:
         async with self._sessions() as session:
             rows = await session.execute(
-                select(Turn.number, Turn.prompt, Generation.slot, Generation.text)
+                select(
+                    Turn.conversation_id, Turn.number, Turn.prompt, Generation.slot, Generation.text
+                )
                 .outerjoin(
                     Generation,
                     and_(Generation.turn_id == Turn.id, Generation.is_current),
                 )
-                .where(Turn.conversation_id == conversation_id)
-                .order_by(Turn.number, Generation.slot)
+                .where(Turn.conversation_id.in_(sorted(conversation_ids)))
+                .order_by(Turn.conversation_id, Turn.number, Generation.slot)
             )
-            turns: dict[int, tuple[str, dict[str, str]]] = {}
-            for number, prompt, slot, text in rows.tuples():
+            found: dict[str, dict[int, tuple[str, dict[str, str]]]] = {}
+            for conversation_id, number, prompt, slot, text in rows.tuples():
+                turns = found.setdefault(conversation_id, {})
                 _, answers = turns.setdefault(number, (prompt, {}))
                 if slot is not None and slot != "p":
                     answers[slot] = text or ""
-        return [(number, prompt, answers) for number, (prompt, answers) in turns.items()]
+        return {
+            cid: [(number, prompt, answers) for number, (prompt, answers) in turns.items()]
+            for cid, turns in found.items()
+        }
 
 
 def _prompt_sent(prompt_text: str | None, messages: Any) -> str:
@@ -199,15 +214,24 @@ async def stream_ratings_csv(sessions: async_sessionmaker[AsyncSession]) -> Asyn
     async with sessions() as session:
         result = await session.stream(_statement())
         async for partition in result.partitions():
-            chunk: list[list[Any]] = []
+            complete: list[_Judged] = []
             for row in partition:
                 if judged is not None and judged.first.judgement_id != row.judgement_id:
-                    chunk += await _pair_rows(judged, history)
+                    complete.append(judged)
                     judged = None
                 if judged is None:
                     judged = _Judged(row, {})
                 judged.entries[row.slot] = row
-            if chunk:
-                yield _rows_csv(chunk)
+            if complete:
+                yield _rows_csv(await _chunk_rows(complete, history))
     if judged is not None:
-        yield _rows_csv(await _pair_rows(judged, history))
+        yield _rows_csv(await _chunk_rows([judged], history))
+
+
+async def _chunk_rows(complete: list[_Judged], history: _History) -> list[list[Any]]:
+    """The rows of a chunk's judgements, with the histories they need read at once."""
+    await history.prefetch({j.first.conversation_id for j in complete if j.first.number > 1})
+    chunk: list[list[Any]] = []
+    for judged in complete:
+        chunk += await _pair_rows(judged, history)
+    return chunk

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from app.config import ModelConfig
 from app.generation.contract import GenerationRequest, ModelContract, contract_for
@@ -66,11 +67,9 @@ async def _parse_stream(response: httpx.Response, model: ModelConfig) -> AsyncIt
     usage: dict[str, Any] = {}
     tokens: list[TokenInfo] = []
     tokens_broken = False
-    async for line in response.aiter_lines():
-        if not line.startswith("data:"):
-            continue
+    async for line in _data_lines(response):
         data = line[5:].strip()
-        if data == "[DONE]":
+        if data == b"[DONE]":
             view = None if tokens_broken or not tokens else tokens
             yield Finished(
                 finish_reason,
@@ -79,18 +78,9 @@ async def _parse_stream(response: httpx.Response, model: ModelConfig) -> AsyncIt
                 None if view is None else without_stop_token(view, finish_reason, stop_reason),
             )
             return
-        try:
-            chunk = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise ModelServerError(f"{model.name} sent malformed data: {data[:100]!r}") from exc
-        if not isinstance(chunk, dict):
-            raise ModelServerError(
-                f"{model.name} sent malformed data (not an object): {data[:100]!r}"
-            )
+        chunk = _decode(data, model)
         if "error" in chunk or chunk.get("object") == "error":
-            raise ModelServerError(
-                f"{model.name} failed mid-stream: {error_message(data.encode())}"
-            )
+            raise ModelServerError(f"{model.name} failed mid-stream: {error_message(data)}")
         if chunk.get("usage"):
             usage = chunk["usage"]
         if not tokens_broken:
@@ -108,6 +98,36 @@ async def _parse_stream(response: httpx.Response, model: ModelConfig) -> AsyncIt
             if isinstance(choice.get("stop_reason"), int | str):
                 stop_reason = choice["stop_reason"]
     raise ModelServerError(f"{model.name} closed the stream before it finished")
+
+
+async def _data_lines(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The stream's `data:` lines as bytes: split by hand, without decoding every line to str
+    first (httpx's aiter_lines was a visible share of the relay cost)."""
+    pending = b""
+    async for block in response.aiter_bytes():
+        lines = (pending + block).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            if line.startswith(b"data:"):
+                yield line
+    if pending.startswith(b"data:"):
+        yield pending
+
+
+def _decode(data: bytes, model: ModelConfig) -> dict[str, Any]:
+    """One chunk's JSON object (orjson: several times faster than json on logprob chunks)."""
+    shown = data[:100].decode("utf-8", "replace")
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        # orjson refuses what json takes (a lone surrogate escape): let json decide.
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:
+            raise ModelServerError(f"{model.name} sent malformed data: {shown!r}") from exc
+    if not isinstance(chunk, dict):
+        raise ModelServerError(f"{model.name} sent malformed data (not an object): {shown!r}")
+    return chunk
 
 
 def _choice_text(choice: dict[str, Any], contract: ModelContract) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Intege
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
+from app.generation.lazy_json import LazyJSONList
 
 
 class GenerationStatus(StrEnum):
@@ -76,7 +77,8 @@ class Generation(Base):
     # Token view: [{token, logprob, top: [[token, logprob], ...], token_id}]
     # (app.generation.logprobs.TokenInfo), the answer's tokens without a final stop token;
     # None when the server sent no logprobs.
-    tokens: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # Decoded on first use only: most readers of a generation never look at its tokens.
+    tokens: Mapped[list[dict[str, Any]] | None] = mapped_column(LazyJSONList)
     # The exact string the model saw after its chat template (base: prompt_text), fetched on
     # demand from the server's tokenizer, and its token count.
     rendered_prompt: Mapped[str | None] = mapped_column(Text)
@@ -87,8 +89,21 @@ class Generation(Base):
         ForeignKey("generations.id", ondelete="CASCADE"), index=True
     )
     prefix_tokens: Mapped[int | None] = mapped_column(Integer)
+    # The process (app_instances.id) that runs or ran it: an unfinished generation is
+    # interrupted only when its owner stopped beating (app.generation.liveness).
+    owner: Mapped[str | None] = mapped_column(String(36))
 
     @property
     def finished(self) -> bool:
         """True once the generation has ended, however it ended."""
         return GenerationStatus(self.status).finished
+
+
+class AppInstance(Base):
+    """One running app process: its id and when it last said it was alive."""
+
+    __tablename__ = "app_instances"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -48,9 +48,29 @@ class LiveGeneration:
     generation_id: int
     # What the generation belongs to (a turn, later a run): subscribers wait on a group.
     group: int
-    text: str = ""
     finished: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    # Deltas are appended, and joined only when someone reads the text: `text += delta` per
+    # token copied the whole answer every time.
+    _parts: list[str] = field(default_factory=list, repr=False)
+    _length: int = 0
+
+    @property
+    def text(self) -> str:
+        """Everything generated so far."""
+        if len(self._parts) > 1:
+            self._parts[:] = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    @property
+    def length(self) -> int:
+        """len(text), without joining."""
+        return self._length
+
+    def append(self, delta: str) -> None:
+        """Add newly generated text."""
+        self._parts.append(delta)
+        self._length += len(delta)
 
 
 @dataclass
@@ -65,6 +85,12 @@ class Outcome:
     tokens: list[dict[str, Any]] | None = None
 
 
+# Subscribers are woken at most this often per group while tokens stream: they relay text in
+# coalesced events anyway, and waking every subscriber for every token cost more than relaying.
+# The first token of a quiet group wakes them at once (time to first token).
+WAKE_INTERVAL_SECONDS = 0.02
+
+
 class GenerationRunner:
     """Owns every running generation task in this process."""
 
@@ -73,12 +99,20 @@ class GenerationRunner:
         client: ModelClient,
         sessions: async_sessionmaker[AsyncSession],
         lora_gates: LoraGates | None = None,
+        wake_interval: float = WAKE_INTERVAL_SECONDS,
+        owner: str | None = None,
     ) -> None:
+        # This process's id in app_instances, stamped on every generation it runs.
+        self.owner = owner
         self._client = client
         self._sessions = sessions
         self._lora_gates = lora_gates or LoraGates(lambda _request: False)
         self._live: dict[int, LiveGeneration] = {}
         self._group_signals: dict[int, Signal] = {}
+        self._wake_interval = wake_interval
+        # Per group: when subscribers were last woken, and a wake-up already scheduled.
+        self._last_wake: dict[int, float] = {}
+        self._pending_wake: dict[int, asyncio.TimerHandle] = {}
 
     def start(self, generation_id: int, group: int, request: GenerationRequest) -> None:
         """Start a job; its row must already be committed with status pending."""
@@ -144,7 +178,7 @@ class GenerationRunner:
         # with many comparisons at once it would): it runs beside the request, and is awaited
         # before the final store so that it can never land after it.
         marked_running = asyncio.create_task(
-            self._store(live.generation_id, status=GenerationStatus.RUNNING)
+            self._store(live.generation_id, status=GenerationStatus.RUNNING, owner=self.owner)
         )
         try:
             async with self._lora_gates.hold(request):
@@ -152,8 +186,8 @@ class GenerationRunner:
                     if isinstance(event, TextDelta):
                         if ttft_ms is None:
                             ttft_ms = (time.perf_counter() - started) * 1000
-                        live.text += event.text
-                        self._fire(live.group)
+                        live.append(event.text)
+                        self._progress(live.group)
                     elif isinstance(event, Finished):
                         outcome = Outcome(
                             GenerationStatus.DONE,
@@ -212,8 +246,28 @@ class GenerationRunner:
             self._fire(live.group)
             if not any(other.group == live.group for other in self._live.values()):
                 self._group_signals.pop(live.group, None)
+                self._last_wake.pop(live.group, None)
+                handle = self._pending_wake.pop(live.group, None)
+                if handle is not None:
+                    handle.cancel()
+
+    def _progress(self, group: int) -> None:
+        """New text in a group: wake its subscribers now, or once at the end of the interval."""
+        if group in self._pending_wake:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._last_wake.get(group, float("-inf")) + self._wake_interval - loop.time()
+        if wait <= 0:
+            self._fire(group)
+        else:
+            self._pending_wake[group] = loop.call_later(wait, self._scheduled_fire, group)
+
+    def _scheduled_fire(self, group: int) -> None:
+        self._pending_wake.pop(group, None)
+        self._fire(group)
 
     def _fire(self, group: int) -> None:
+        self._last_wake[group] = asyncio.get_running_loop().time()
         signal = self._group_signals.get(group)
         if signal is not None:
             signal.fire()
@@ -223,19 +277,3 @@ class GenerationRunner:
             await session.execute(
                 update(Generation).where(Generation.id == generation_id).values(**values)
             )
-
-
-async def mark_interrupted(sessions: async_sessionmaker[AsyncSession]) -> int:
-    """Generations left running by a previous process can never finish: say so in the DB."""
-    unfinished = (GenerationStatus.PENDING, GenerationStatus.RUNNING)
-    async with sessions() as session, session.begin():
-        result = await session.execute(
-            update(Generation)
-            .where(Generation.status.in_(unfinished))
-            .values(
-                status=GenerationStatus.INTERRUPTED,
-                finish_reason="interrupted",
-                error="the playground restarted before this generation finished",
-            )
-        )
-    return int(getattr(result, "rowcount", 0) or 0)

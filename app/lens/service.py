@@ -197,6 +197,7 @@ class LensService:
             prompt_text=prepared.prompt_text,
             params=request.sampling,
             seed=params.seed,
+            owner=self.runner.owner,
             status=GenerationStatus.PENDING,
             text="",
             prefix_of_id=generation.id,

@@ -217,6 +217,8 @@ class RunExecutor:
                 seed=plan.params.seed,
                 status=GenerationStatus.PENDING,
                 text="",
+                # This process runs it: another replica starting up must leave it alone.
+                owner=self._runner.owner,
             )
             insert = asyncio.ensure_future(self._insert(generation))
             try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -372,5 +374,10 @@ async def test_three_demo_models_in_one_comparison_and_token_shift_on_the_adapte
         json={"rater": "demo", "ranking": [["b", "c"], ["a"]]},
     )
     assert judged.status_code == 201, judged.text
-    rows = (await family_client.get("/api/v1/exports/ratings.csv")).text.strip().splitlines()
-    assert len(rows) == 1 + 3
+    exported = (await family_client.get("/api/v1/exports/ratings.csv")).text
+    rows = list(csv.DictReader(io.StringIO(exported, newline="")))
+    assert [(r["slot_a"], r["slot_b"], r["winner"]) for r in rows] == [
+        ("a", "b", "b"),
+        ("a", "c", "b"),
+        ("b", "c", "tie"),
+    ]

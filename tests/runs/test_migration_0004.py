@@ -30,7 +30,7 @@ def test_upgrade_keeps_rows_and_checks_the_owner(database_url: str, engine: sa.E
     with engine.begin() as connection:
         turn_id = insert_voted_turn(connection)
     alembic(database_url, "upgrade", "head")
-    assert current_revision(engine) == head_revision() == "0004"
+    assert current_revision(engine) == head_revision()
     assert differences(engine) == []
     tables = Base.metadata.tables
     generations = tables["generations"]
