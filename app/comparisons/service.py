@@ -25,7 +25,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.generation.contract import GenerationRequest, contract_for
 from app.generation.params import SamplingParams
 from app.generation.prompts import BaseFormat, Exchange
-from app.generation.records import Generation, GenerationStatus
+from app.generation.records import Generation
 from app.generation.runner import GenerationRunner
 
 TITLE_CHARS = 80
@@ -224,22 +224,11 @@ class ComparisonService:
             top_logprobs=self.settings.token_top_k,
         )
         request = prompted.request
-        generation = Generation(
+        generation = Generation.pending(
+            request,
             slot=slot,
-            is_current=True,
-            model_name=model.name,
-            model_kind=model.kind.value,
-            served_model=model.model,
-            model_revision=model.revision,
-            endpoint=request.endpoint,
             prompt_format=prompted.prompt_format,
-            prompt_text=request.prompt_text,
-            messages=request.messages,
-            params=request.sampling,
             seed=params.seed,
-            status=GenerationStatus.PENDING,
-            text="",
-            # Owned from the start, so that no other process takes it for abandoned.
             owner=self.runner.owner,
         )
         turn.generations.append(generation)

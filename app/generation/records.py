@@ -15,6 +15,7 @@ from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Intege
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
+from app.generation.contract import GenerationRequest
 from app.generation.lazy_json import LazyJSONList
 
 
@@ -92,6 +93,40 @@ class Generation(Base):
     # The process (app_instances.id) that runs or ran it: an unfinished generation is
     # interrupted only when its owner stopped beating (app.generation.liveness).
     owner: Mapped[str | None] = mapped_column(String(36))
+
+    @classmethod
+    def pending(
+        cls,
+        request: GenerationRequest,
+        *,
+        slot: str,
+        prompt_format: str,
+        seed: int | None,
+        owner: str | None,
+        **links: Any,
+    ) -> Generation:
+        """A row for a request about to be run, recording exactly what will be sent; `links`
+        name what owns it (turn_id, run_item_id, prefix_of_id, ...)."""
+        model = request.model
+        return cls(
+            slot=slot,
+            is_current=True,
+            model_name=model.name,
+            model_kind=model.kind.value,
+            served_model=model.model,
+            model_revision=model.revision,
+            endpoint=request.endpoint,
+            prompt_format=prompt_format,
+            prompt_text=request.prompt_text,
+            messages=request.messages,
+            params=request.sampling,
+            seed=seed,
+            status=GenerationStatus.PENDING,
+            text="",
+            # Owned from the start, so that no other process takes it for abandoned.
+            owner=owner,
+            **links,
+        )
 
     @property
     def finished(self) -> bool:

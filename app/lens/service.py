@@ -18,7 +18,7 @@ from app.generation.http import rendered_chat_prompt, tokenize_text
 from app.generation.logprobs import TokenInfo
 from app.generation.params import SamplingParams
 from app.generation.prompts import BaseFormat, BasePrompt, render_base_prompt
-from app.generation.records import Generation, GenerationStatus
+from app.generation.records import Generation
 from app.generation.runner import GenerationRunner
 from app.lens.errors import LensError
 from app.lens.models import TokenShiftAnalysis
@@ -185,21 +185,13 @@ class LensService:
             top_logprobs=self.settings.token_top_k,
             prompt_ids=prepared.prompt_ids,
         )
-        continuation = Generation(
+        # Its prompt is the base context followed by the prefix (sent as token ids).
+        continuation = Generation.pending(
+            request,
             slot=Slot.PREFIX.value,
-            is_current=True,
-            model_name=base.name,
-            model_kind=base.kind.value,
-            served_model=base.model,
-            model_revision=base.revision,
-            endpoint=request.endpoint,
             prompt_format=fmt.value,
-            prompt_text=prepared.prompt_text,
-            params=request.sampling,
             seed=params.seed,
             owner=self.runner.owner,
-            status=GenerationStatus.PENDING,
-            text="",
             prefix_of_id=generation.id,
             prefix_tokens=k,
         )

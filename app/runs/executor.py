@@ -202,23 +202,13 @@ class RunExecutor:
                 await self._store_failure(job, exc.message)
                 return
             request = prompted.request
-            generation = Generation(
-                run_item_id=job.run_item_id,
+            generation = Generation.pending(
+                request,
                 slot=job.slot,
-                model_name=model.name,
-                model_kind=model.kind.value,
-                served_model=model.model,
-                model_revision=model.revision,
-                endpoint=request.endpoint,
                 prompt_format=prompted.prompt_format,
-                prompt_text=request.prompt_text,
-                messages=request.messages,
-                params=request.sampling,
                 seed=plan.params.seed,
-                status=GenerationStatus.PENDING,
-                text="",
-                # This process runs it: another replica starting up must leave it alone.
                 owner=self._runner.owner,
+                run_item_id=job.run_item_id,
             )
             insert = asyncio.ensure_future(self._insert(generation))
             try:
