@@ -8,10 +8,12 @@ export's rows carry the old columns byte for byte, and the old URLs open as befo
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import shutil
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +60,6 @@ def copy_to_postgres(url: str) -> None:
             for name in LEGACY_TABLES:
                 table = metadata.tables[name]
                 rows = [dict(r._mapping) for r in read.execute(sa.text(f"SELECT * FROM {name}"))]
-                for row in rows:
-                    for column in table.columns:
-                        if isinstance(column.type, sa.JSON) and isinstance(row[column.name], str):
-                            row[column.name] = sa.func.cast(row[column.name], column.type)
                 write.execute(table.insert(), _decoded(rows, table))
                 if "id" in table.columns and name != "conversations":
                     write.execute(
@@ -76,7 +74,7 @@ def copy_to_postgres(url: str) -> None:
 
 
 def _decoded(rows: list[dict[str, Any]], table: sa.Table) -> list[dict[str, Any]]:
-    """SQLite keeps JSON as text and booleans as 0/1: give PostgreSQL the values."""
+    """SQLite keeps JSON and times as text and booleans as 0/1: give PostgreSQL the values."""
     import json
 
     out = []
@@ -88,6 +86,9 @@ def _decoded(rows: list[dict[str, Any]], table: sa.Table) -> list[dict[str, Any]
                 fixed[column.name] = json.loads(value)
             elif isinstance(column.type, sa.Boolean) and isinstance(value, int):
                 fixed[column.name] = bool(value)
+            elif isinstance(column.type, sa.DateTime) and isinstance(value, str):
+                # SQLite kept UTC without a zone; PostgreSQL would read it in its own zone.
+                fixed[column.name] = datetime.fromisoformat(value).replace(tzinfo=UTC)
         out.append(fixed)
     return out
 
@@ -103,7 +104,8 @@ async def upgraded(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
             yield client
         return
     with postgres_database(server) as url:
-        copy_to_postgres(url)
+        # Alembic's env runs its own event loop: give it a thread without one.
+        await asyncio.to_thread(copy_to_postgres, url)
         async with _client(url, tmp_path) as client:
             yield client
 
