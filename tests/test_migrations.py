@@ -323,3 +323,32 @@ async def test_app_startup_upgrade_migrates_and_is_idempotent(
     assert set(first) == APP_TABLES
     assert schema(engine) == first
     assert current_revision(engine) == head_revision()
+
+
+def test_downgrade_below_n_way_drops_wider_conversations_whole(
+    database_url: str, engine: sa.Engine
+) -> None:
+    alembic(database_url, "upgrade", "0003")
+    with engine.begin() as connection:
+        insert_voted_turn(connection, conversation_id="a" * 32)
+        wide = "b" * 32
+        turn_id = insert_voted_turn(connection, conversation_id=wide)
+        connection.execute(
+            sa.text(
+                "INSERT INTO participants (conversation_id, slot, position, model_name, "
+                "model_kind) VALUES (:c, 'c', 2, 'chat', 'chat')"
+            ),
+            {"c": wide},
+        )
+        assert turn_id
+    alembic(database_url, "downgrade", "0002")
+    with engine.connect() as connection:
+        counts = {
+            table: connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in ("conversations", "turns", "generations", "votes")
+        }
+    # The two-model conversation and its vote are back as they were; the wider one is gone.
+    assert counts == {"conversations": 1, "turns": 1, "generations": 2, "votes": 1}
+    alembic(database_url, "upgrade", "head")
+    with engine.begin() as connection:
+        insert_voted_turn(connection, conversation_id="d" * 32)

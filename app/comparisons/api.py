@@ -164,7 +164,8 @@ def conversation_out(
                 generations=[by_slot[g.slot] for g in current],
                 a=by_slot.get("a"),
                 b=by_slot.get("b"),
-                votes=[vote_out(j, turn.number) for j in turn.judgements],
+                # Others' verdicts (and rater names) wait for the reveal too.
+                votes=[vote_out(j, turn.number) for j in turn.judgements] if revealed else [],
                 continuations=[
                     out(g) for g in turn.generations if g.slot == Slot.PREFIX and revealed
                 ],

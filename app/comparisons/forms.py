@@ -31,6 +31,14 @@ def _params(form: FormData) -> dict[str, Any]:
     return params
 
 
+def _number(value: str, field: str, what: str) -> int:
+    """A small whole number typed in a form (ASCII digits only: int() also takes "²" or
+    thousands of digits, and fails on them)."""
+    if not (value.isascii() and value.isdecimal() and len(value) <= 9):
+        raise InvalidInput(f"{field}: {what}")
+    return int(value)
+
+
 def _validate(model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
@@ -71,16 +79,19 @@ def vote_input(form: FormData) -> VoteInput:
         "comment": _text(form, "comment") or None,
     }
     if value := _text(form, "turn").strip():
-        data["turn"] = int(value) if value.isdecimal() else value
+        data["turn"] = _number(value, "turn", "give the turn's number")
     scores = {}
+    seen = {}
     for slot in SLOTS:
-        score = _text(form, f"score_{slot}").strip()
-        if score:
-            if not score.isdigit():
-                raise InvalidInput(f"score_{slot}: give a whole number from 1 to 5")
-            scores[slot] = int(score)
+        if score := _text(form, f"score_{slot}").strip():
+            scores[slot] = _number(score, f"score_{slot}", "give a whole number from 1 to 5")
+        # The answers the page showed: a vote never lands on one regenerated since.
+        if shown := _text(form, f"seen_{slot}").strip():
+            seen[slot] = _number(shown, f"seen_{slot}", "not an answer id")
     if scores:
         data["scores"] = scores
+    if seen:
+        data["generation_ids"] = seen
     winner = _text(form, "winner")
     if winner == "all_bad" or _text(form, "all_bad"):
         data["all_bad"] = True
@@ -98,9 +109,7 @@ def _ranking(form: FormData) -> list[list[str]]:
         value = _text(form, f"rank_{slot}").strip()
         if not value:
             continue
-        if not value.isdigit():
-            raise InvalidInput(f"rank_{slot}: give a place number (1 = best)")
-        ranks[slot] = int(value)
+        ranks[slot] = _number(value, f"rank_{slot}", "give a place number (1 = best)")
     if not ranks:
         raise InvalidInput("rank every answer (1 = best, equal numbers for a tie) or mark all bad")
     return [

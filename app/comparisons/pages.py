@@ -194,7 +194,9 @@ async def turn_events(
     offsets = {slot: given[slot] for slot in slots}
     # A reconnecting EventSource sends the id of the last event it saw: one offset per column.
     resumed = (last_event_id or "").split(":")
-    if len(resumed) == len(slots) and all(x.isdigit() and len(x) < 12 for x in resumed):
+    if len(resumed) == len(slots) and all(
+        x.isascii() and x.isdecimal() and len(x) < 12 for x in resumed
+    ):
         offsets = {slot: int(x) for slot, x in zip(slots, resumed, strict=True)}
     generation_ids = {slot: g.id for slot in slots if (g := turn.current(slot)) is not None}
     return EventSourceResponse(

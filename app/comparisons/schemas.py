@@ -88,6 +88,10 @@ class VoteInput(BaseModel):
     score_a: Score | None = Field(default=None, description="same as scores.a")
     score_b: Score | None = Field(default=None, description="same as scores.b")
     comment: Annotated[str, StringConstraints(max_length=100_000), NoNul] | None = None
+    generation_ids: dict[SlotName, Annotated[int, Field(strict=True, ge=1)]] | None = Field(
+        default=None,
+        description="the answers the rater saw, by slot; if any was regenerated since, 409",
+    )
 
     @model_validator(mode="after")
     def _one_verdict(self) -> VoteInput:
@@ -95,6 +99,12 @@ class VoteInput(BaseModel):
         if sum(given) != 1:
             raise ValueError("give exactly one of `winner`, `ranking` or `all_bad: true`")
         return self
+
+    def seen_ids(self) -> dict[str, int] | None:
+        """The answers the rater saw, by slot (None when not said)."""
+        if self.generation_ids is None:
+            return None
+        return {str(slot): gid for slot, gid in self.generation_ids.items()}
 
     def all_scores(self) -> dict[str, int]:
         """Scores by slot, the legacy score_a/score_b included."""
@@ -149,7 +159,7 @@ class GenerationOut(BaseModel):
 # What would tell a blind rater which model wrote an answer.
 IDENTIFYING_FIELDS = (
     "model_name", "model_kind", "served_model", "model_revision", "endpoint", "prompt_format",
-    "prompt_text", "messages",
+    "prompt_text", "messages", "prompt_tokens",
 )  # fmt: skip
 
 

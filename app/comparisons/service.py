@@ -113,6 +113,12 @@ class ComparisonService:
 
         async def attempt() -> Judgement:
             target = await voting.load_target(self.session, conversation_id, data.turn)
+            seen = data.seen_ids()
+            if seen is not None and seen != target.answers:
+                raise Conflict(
+                    "the answers changed since you saw them (a column was regenerated): "
+                    "reload the page and judge the answers shown now"
+                )
             slots = target.conversation.slots
             ranks = self._ranks(data, slots)
             scores = data.all_scores()

@@ -177,6 +177,10 @@ async def upsert(session: AsyncSession, target: VoteTarget, verdict: Verdict) ->
             created_at=now,
         )
         session.add(judgement)
+    else:
+        # Names show right after a rater's first judgement: every change after it is made
+        # knowing them, so it no longer counts as blind.
+        judgement.blind = False
     judgement.all_bad = all(rank is None for rank in verdict.ranks.values())
     judgement.comment = verdict.comment
     judgement.updated_at = now

@@ -93,7 +93,7 @@ async def prefix_continuation(
     error, status_code = None, 200
     try:
         raw_k = str(form.get("k") or DEFAULT_PREFIX_TOKENS).strip()
-        if not raw_k.isdigit():
+        if not (raw_k.isascii() and raw_k.isdecimal() and len(raw_k) <= 9):
             raise InvalidInput("k must be a whole number of tokens (0 or more)")
         started = await lens.continue_prefix(
             generation_id,

@@ -185,10 +185,21 @@ def downgrade() -> None:
     with op.batch_alter_table("votes", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_votes_turn_id"), ["turn_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_votes_updated_at"), ["updated_at"], unique=False)
-    op.execute(
-        "DELETE FROM conversations WHERE id IN (SELECT conversation_id FROM participants "
-        "WHERE slot IN ('c', 'd'))"
-    )
+    # Conversations of more than two models cannot go back; their rows go, children first
+    # (SQLite migrations run with foreign keys off, so nothing cascades there).
+    wide = "SELECT conversation_id FROM participants WHERE slot IN ('c', 'd')"
+    turns = f"SELECT id FROM turns WHERE conversation_id IN ({wide})"
+    generations = f"SELECT id FROM generations WHERE turn_id IN ({turns})"
+    judgements = f"SELECT id FROM judgements WHERE turn_id IN ({turns})"
+    for statement in (
+        f"DELETE FROM token_shift_analyses WHERE generation_id IN ({generations})",
+        f"DELETE FROM judgement_entries WHERE judgement_id IN ({judgements})",
+        f"DELETE FROM judgements WHERE turn_id IN ({turns})",
+        f"DELETE FROM generations WHERE turn_id IN ({turns})",
+        f"DELETE FROM turns WHERE conversation_id IN ({wide})",
+        f"DELETE FROM conversations WHERE id IN ({wide})",
+    ):
+        op.execute(statement)
     op.execute(
         "INSERT INTO votes (id, turn_id, generation_a_id, generation_b_id, rater, winner, "
         "score_a, score_b, comment, created_at, updated_at) "
@@ -199,6 +210,11 @@ def downgrade() -> None:
         "JOIN judgement_entries ea ON ea.judgement_id = j.id AND ea.slot = 'a' "
         "JOIN judgement_entries eb ON eb.judgement_id = j.id AND eb.slot = 'b' ORDER BY j.id"
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "SELECT setval(pg_get_serial_sequence('votes', 'id'), "
+            "COALESCE((SELECT MAX(id) FROM votes), 0) + 1, false)"
+        )
     with op.batch_alter_table("judgement_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_judgement_entries_judgement_id"))
     op.drop_table("judgement_entries")

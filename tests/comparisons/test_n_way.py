@@ -299,3 +299,46 @@ async def test_blind_positions_are_random_and_stored(client: httpx.AsyncClient) 
         orders.add(tuple(m["name"] for m in revealed["models"]))
     # 12 draws of 6 orders: all the same by chance has probability 6 * (1/6)**12.
     assert len(orders) > 1
+
+
+async def test_a_changed_blind_vote_is_no_longer_blind_and_others_votes_wait(
+    client: httpx.AsyncClient,
+) -> None:
+    data = await compare(client, prompt="Blind", models=THREE, blind=True)
+    assert all(g["prompt_tokens"] is None for g in data["turns"][0]["generations"])
+    first = await vote(client, data["id"], rater="alice", all_bad=True)
+    assert first.json()["blind"] is True
+    # Another viewer sees neither names nor alice's verdict (her name would open the reveal).
+    hidden = (await client.get(f"/api/v1/comparisons/{data['id']}")).json()
+    assert hidden["turns"][0]["votes"] == [] and "alice" not in json.dumps(hidden)
+    # alice now knows the names: her changed verdict is not blind any more.
+    changed = await vote(client, data["id"], rater="alice", ranking=[["a"], ["b"], ["c"]])
+    assert changed.json()["id"] == first.json()["id"] and changed.json()["blind"] is False
+
+
+async def test_a_vote_on_answers_regenerated_since_they_were_shown_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    data = await compare(client, prompt="Seen", models=THREE)
+    shown = {g["slot"]: g["id"] for g in data["turns"][0]["generations"]}
+    stale = {**shown, "c": shown["c"] + 1000}
+    refused = await vote(client, data["id"], rater="r", all_bad=True, generation_ids=stale)
+    assert refused.status_code == 409 and "reload" in refused.json()["detail"]
+    ok = await vote(client, data["id"], rater="r", all_bad=True, generation_ids=shown)
+    assert ok.status_code == 201, ok.text
+
+
+@pytest.mark.parametrize(
+    "field", [{"score_a": "²"}, {"rank_a": "9" * 5000}, {"turn": "9" * 5000}, {"seen_a": "٣"}]
+)
+async def test_odd_digits_in_the_vote_form_are_422s(
+    client: httpx.AsyncClient, field: dict[str, str]
+) -> None:
+    data = await compare(client, prompt="Digits", models=THREE)
+    headers = await csrf_headers(client)
+    page = await client.get(f"/c/{data['id']}")
+    turn_id = TURN_ID.search(page.text)
+    assert turn_id
+    form = {"rater": "r", "rank_a": "1", "rank_b": "2", "rank_c": "3"} | field
+    response = await client.post(f"/turns/{turn_id.group(1)}/vote", data=form, headers=headers)
+    assert response.status_code == 422, response.text
