@@ -6,64 +6,47 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Row, and_, select
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.comparisons.judging import ranking_of
 from app.comparisons.models import Conversation, Judgement, JudgementEntry, Participant, Turn
+from app.exports.judged import judged_answers
 from app.generation.records import Generation
-
-CHUNK_ROWS = 1000
 
 
 def _statement() -> Any:
     """Every judged answer, grouped by judgement, in conversation order."""
-    return (
-        select(
-            Judgement.id.label("judgement_id"),
-            Judgement.rater,
-            Judgement.all_bad,
-            Judgement.comment,
-            Judgement.blind,
-            Judgement.created_at,
-            Judgement.updated_at,
-            Conversation.id.label("conversation_id"),
-            Conversation.system_prompt,
-            Conversation.base_format,
-            Turn.number,
-            Turn.prompt,
-            Turn.params,
-            JudgementEntry.slot,
-            JudgementEntry.position,
-            JudgementEntry.rank,
-            JudgementEntry.score,
-            JudgementEntry.generation_id,
-            Participant.model_name,
-            Participant.model_kind,
-            Generation.served_model,
-            Generation.model_revision,
-            Generation.prompt_format,
-            Generation.prompt_text,
-            Generation.messages,
-            Generation.text,
-            Generation.finish_reason,
-            Generation.completion_tokens,
-            Generation.seed,
-        )
-        .join(Turn, Judgement.turn_id == Turn.id)
-        .join(Conversation, Turn.conversation_id == Conversation.id)
-        .join(JudgementEntry, JudgementEntry.judgement_id == Judgement.id)
-        .join(
-            Participant,
-            and_(
-                Participant.conversation_id == Conversation.id,
-                Participant.slot == JudgementEntry.slot,
-            ),
-        )
-        .join(Generation, Generation.id == JudgementEntry.generation_id)
-        .order_by(Conversation.created_at, Conversation.id, Turn.number, Judgement.id)
-        .order_by(JudgementEntry.slot)
-        .execution_options(yield_per=CHUNK_ROWS)
+    return judged_answers(
+        Judgement.id.label("judgement_id"),
+        Judgement.rater,
+        Judgement.all_bad,
+        Judgement.comment,
+        Judgement.blind,
+        Judgement.created_at,
+        Judgement.updated_at,
+        Conversation.id.label("conversation_id"),
+        Conversation.system_prompt,
+        Conversation.base_format,
+        Turn.number,
+        Turn.prompt,
+        Turn.params,
+        JudgementEntry.slot,
+        JudgementEntry.position,
+        JudgementEntry.rank,
+        JudgementEntry.score,
+        JudgementEntry.generation_id,
+        Participant.model_name,
+        Participant.model_kind,
+        Generation.served_model,
+        Generation.model_revision,
+        Generation.prompt_format,
+        Generation.prompt_text,
+        Generation.messages,
+        Generation.text,
+        Generation.finish_reason,
+        Generation.completion_tokens,
+        Generation.seed,
     )
 
 

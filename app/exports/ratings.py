@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.comparisons.judging import pair_outcome, pairs
 from app.comparisons.models import Conversation, Judgement, JudgementEntry, Participant, Turn
 from app.exports.cells import neutralise
+from app.exports.judged import judged_answers
 from app.generation.records import Generation
 from app.lens.models import TokenShiftAnalysis
 
@@ -31,59 +32,35 @@ COLUMNS = [
     "judgement_id", "slot_a", "slot_b", "position_a", "position_b", "blind", "n_models",
 ]  # fmt: skip
 
-CHUNK_ROWS = 1000
-
 
 def _statement() -> Any:
     """Every judged answer (one row per judgement entry) with its turn, model and analysis."""
-    return (
-        select(
-            Conversation.id.label("conversation_id"),
-            Conversation.system_prompt,
-            Turn.id.label("turn_id"),
-            Turn.number,
-            Turn.prompt,
-            Turn.params,
-            Judgement.id.label("judgement_id"),
-            Judgement.updated_at,
-            Judgement.rater,
-            Judgement.all_bad,
-            Judgement.comment,
-            Judgement.blind,
-            JudgementEntry.slot,
-            JudgementEntry.position,
-            JudgementEntry.rank,
-            JudgementEntry.score,
-            Participant.model_name,
-            Participant.model_kind,
-            Generation.text,
-            Generation.prompt_text,
-            Generation.messages,
-            Generation.finish_reason,
-            Generation.completion_tokens,
-            TokenShiftAnalysis.shifted_ratio,
-        )
-        .join(Turn, Judgement.turn_id == Turn.id)
-        .join(Conversation, Turn.conversation_id == Conversation.id)
-        .join(JudgementEntry, JudgementEntry.judgement_id == Judgement.id)
-        .join(
-            Participant,
-            and_(
-                Participant.conversation_id == Conversation.id,
-                Participant.slot == JudgementEntry.slot,
-            ),
-        )
-        .join(Generation, Generation.id == JudgementEntry.generation_id)
-        .outerjoin(TokenShiftAnalysis, TokenShiftAnalysis.generation_id == Generation.id)
-        .order_by(
-            Conversation.created_at,
-            Conversation.id,
-            Turn.number,
-            Judgement.id,
-            JudgementEntry.slot,
-        )
-        .execution_options(yield_per=CHUNK_ROWS)
-    )
+    return judged_answers(
+        Conversation.id.label("conversation_id"),
+        Conversation.system_prompt,
+        Turn.id.label("turn_id"),
+        Turn.number,
+        Turn.prompt,
+        Turn.params,
+        Judgement.id.label("judgement_id"),
+        Judgement.updated_at,
+        Judgement.rater,
+        Judgement.all_bad,
+        Judgement.comment,
+        Judgement.blind,
+        JudgementEntry.slot,
+        JudgementEntry.position,
+        JudgementEntry.rank,
+        JudgementEntry.score,
+        Participant.model_name,
+        Participant.model_kind,
+        Generation.text,
+        Generation.prompt_text,
+        Generation.messages,
+        Generation.finish_reason,
+        Generation.completion_tokens,
+        TokenShiftAnalysis.shifted_ratio,
+    ).outerjoin(TokenShiftAnalysis, TokenShiftAnalysis.generation_id == Generation.id)
 
 
 @dataclass

@@ -15,10 +15,10 @@ from sqlalchemy import Row, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.comparisons.models import Conversation, Judgement, JudgementEntry, Participant, Turn
+from app.exports.judged import judged_answers
 from app.generation.records import Generation
 from app.leaderboard.filters import Filters
 
-CHUNK_ROWS = 1000
 Message = dict[str, str]
 
 
@@ -55,36 +55,19 @@ class Options:
 
 def _statement(filters: Filters) -> Any:
     """Every judged answer under the filters, grouped by judgement, conversation by conversation."""
-    statement = (
-        select(
-            Judgement.id.label("judgement_id"),
-            Judgement.rater,
-            Judgement.all_bad,
-            Conversation.id.label("conversation_id"),
-            Conversation.system_prompt,
-            Turn.number,
-            Turn.prompt,
-            JudgementEntry.slot,
-            JudgementEntry.rank,
-            Participant.model_name,
-            Generation.text,
-            Generation.seed,
-        )
-        .select_from(Judgement)
-        .join(Turn, Judgement.turn_id == Turn.id)
-        .join(Conversation, Turn.conversation_id == Conversation.id)
-        .join(JudgementEntry, JudgementEntry.judgement_id == Judgement.id)
-        .join(
-            Participant,
-            and_(
-                Participant.conversation_id == Conversation.id,
-                Participant.slot == JudgementEntry.slot,
-            ),
-        )
-        .join(Generation, Generation.id == JudgementEntry.generation_id)
-        .order_by(Conversation.created_at, Conversation.id, Turn.number, Judgement.id)
-        .order_by(JudgementEntry.slot)
-        .execution_options(yield_per=CHUNK_ROWS)
+    statement = judged_answers(
+        Judgement.id.label("judgement_id"),
+        Judgement.rater,
+        Judgement.all_bad,
+        Conversation.id.label("conversation_id"),
+        Conversation.system_prompt,
+        Turn.number,
+        Turn.prompt,
+        JudgementEntry.slot,
+        JudgementEntry.rank,
+        Participant.model_name,
+        Generation.text,
+        Generation.seed,
     )
     return filters.apply(statement)
 

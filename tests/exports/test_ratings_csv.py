@@ -27,7 +27,8 @@ from sqlalchemy.engine import make_url
 
 from app.comparisons.models import Conversation, Judgement, JudgementEntry, Participant, Turn
 from app.config import ModelConfig, ModelKind, ModelsFile, Settings
-from app.exports.ratings import CHUNK_ROWS, COLUMNS
+from app.exports.judged import CHUNK_ROWS
+from app.exports.ratings import COLUMNS
 from app.generation.records import Generation
 from app.main import create_app
 from playground_tools.fake_vllm import FakeServer

@@ -13,7 +13,7 @@ import pytest
 from datasets import load_dataset
 from fastapi import FastAPI
 
-from app.exports.training import CHUNK_ROWS
+from app.exports.judged import CHUNK_ROWS
 from tests.leaderboard.factory import Vote, insert
 
 PROVENANCE = ["judgement_id", "rater", "prompt_set"]
