@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from app.config import ModelConfig, ModelKind, ModelsFile, Settings
-from app.exports import ratings
+from app.exports import judged
 from app.main import create_app
 from app.migrate import alembic_config
 from playground_tools.fake_vllm import FakeServer
@@ -254,7 +254,7 @@ async def test_ratings_export_streamed_in_many_small_chunks_keeps_order_and_hist
 ) -> None:
     """A chunk of 2 rows makes the export fetch from its (server-side) cursor several times."""
     short(base_server, chat_server)
-    monkeypatch.setattr(ratings, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(judged, "CHUNK_ROWS", 2)
     first = await compare(client, prompt="Turn one.")
     conversation_id = first["id"]
     expected: list[tuple[str, int, str]] = []
