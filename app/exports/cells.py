@@ -20,6 +20,9 @@ _PADDED_FORMULA = re.compile(f"[{_PADDING}]*[{_SIGNS}]")
 
 def neutralise(cell: str) -> str:
     """Prefix a would-be formula with an apostrophe so spreadsheets show it as text."""
+    # Most cells start with a letter or digit, which neither pads nor signs a formula.
+    if not cell or cell[0].isalnum():
+        return cell
     if cell.startswith(FORMULA_TRIGGERS) or _PADDED_FORMULA.match(cell):
         return "'" + cell
     return cell

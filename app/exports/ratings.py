@@ -4,13 +4,14 @@ n(n-1)/2 rows), streamed from the database in chunks (memory stays flat)."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, select
+from sqlalchemy import Row, Text, and_, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.comparisons.judging import pair_outcome, pairs
@@ -19,6 +20,7 @@ from app.exports.cells import neutralise
 from app.exports.judged import judged_answers
 from app.generation.records import Generation
 from app.lens.models import TokenShiftAnalysis
+from app.text import json_loads
 
 COLUMNS = [
     "vote_id", "voted_at", "rater", "conversation_id", "turn", "system", "prompt", "history_json",
@@ -41,7 +43,7 @@ def _statement() -> Any:
         Turn.id.label("turn_id"),
         Turn.number,
         Turn.prompt,
-        Turn.params,
+        cast(Turn.params, Text).label("params"),
         Judgement.id.label("judgement_id"),
         Judgement.updated_at,
         Judgement.rater,
@@ -56,7 +58,7 @@ def _statement() -> Any:
         Participant.model_kind,
         Generation.text,
         Generation.prompt_text,
-        Generation.messages,
+        cast(Generation.messages, Text).label("messages"),
         Generation.finish_reason,
         Generation.completion_tokens,
         TokenShiftAnalysis.shifted_ratio,
@@ -134,18 +136,28 @@ class _History:
         }
 
 
-def _prompt_sent(prompt_text: str | None, messages: Any) -> str:
-    """What the model received: the raw text, or the messages as JSON."""
+def _prompt_sent(prompt_text: str | None, messages: str | None) -> str:
+    """What the model received: the raw text, or the messages as JSON (read as stored text)."""
     if prompt_text is not None:
         return prompt_text
-    if messages is None:
+    if messages is None or messages == "null":  # SQL NULL, or JSON null from the ORM
         return ""
-    return json.dumps(messages, ensure_ascii=False)
+    if "\\" not in messages:
+        # Stored by json.dumps with its default separators and nothing escaped: decoding and
+        # encoding again would give the same text.
+        return messages
+    return json.dumps(json_loads(messages), ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=256)
+def _params(raw: str | None) -> dict[str, Any]:
+    """A turn's sampling settings, decoded once per distinct stored text (most runs share one)."""
+    return (json_loads(raw) if raw else None) or {}
 
 
 def _pair_row(judged: _Judged, a: Row[Any], b: Row[Any], history: str) -> list[Any]:
     row = judged.first
-    params = row.params or {}
+    params = _params(row.params)
     winner = pair_outcome(a.rank, b.rank, row.all_bad).value
     winner_model = {"a": a.model_name, "b": b.model_name}.get(winner, "")
     cells: list[Any] = [
@@ -189,7 +201,9 @@ async def stream_ratings_csv(sessions: async_sessionmaker[AsyncSession]) -> Asyn
     history = _History(sessions)
     judged: _Judged | None = None
     async with sessions() as session:
-        result = await session.stream(_statement())
+        # Core rows, not ORM ones: the ORM's per-row bookkeeping was a fifth of the export.
+        connection = await session.connection()
+        result = await connection.stream(_statement())
         async for partition in result.partitions():
             complete: list[_Judged] = []
             for row in partition:
