@@ -100,7 +100,8 @@ async def stream_judgements_jsonl(
     """Yield the JSONL in chunks; one judgement's rows are gathered as they stream past."""
     pending: list[Row[Any]] = []
     async with sessions() as session:
-        result = await session.stream(_statement())
+        # Core rows: the ORM's per-row bookkeeping is wasted on a read-only stream.
+        result = await (await session.connection()).stream(_statement())
         async for partition in result.partitions():
             lines = []
             for row in partition:

@@ -230,7 +230,8 @@ async def stream_records(
         return records(_Judged(rows, earlier), options)
 
     async with sessions() as session:
-        result = await session.stream(_statement(filters))
+        # Core rows: the ORM's per-row bookkeeping is wasted on a read-only stream.
+        result = await (await session.connection()).stream(_statement(filters))
         async for partition in result.partitions():
             chunk: list[dict[str, Any]] = []
             for row in partition:

@@ -395,7 +395,13 @@ async def test_awkward_text_survives_the_round_trip(ratings: Ratings) -> None:
     # The base model got a transcript; the chat model got messages.
     assert row["prompt_sent_a"] == conversation["turns"][0]["a"]["prompt_text"]
     assert "User: " in row["prompt_sent_a"]
-    assert json.loads(row["prompt_sent_b"])[-1] == {"role": "user", "content": TRICKY_PROMPT}
+    messages = json.loads(row["prompt_sent_b"])
+    assert messages[-1] == {"role": "user", "content": TRICKY_PROMPT}
+    # Written as JSON with non-ASCII text as itself, whether the stored text escaped it or not.
+    assert row["prompt_sent_b"] == json.dumps(messages, ensure_ascii=False)
+    assert "café, 日本語 🙂" in row["prompt_sent_b"]
+    plain = ratings.row_for("alice", "multi", turn=1)
+    assert plain["prompt_sent_b"] == json.dumps(json.loads(plain["prompt_sent_b"]), ensure_ascii=False)
 
 
 async def test_formula_cells_get_a_leading_apostrophe_and_nothing_else(ratings: Ratings) -> None:
