@@ -39,7 +39,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy app
+	$(BIN)/mypy app bench playground_tools
 
 pytest: $(STAMP)
 	env -u TEST_POSTGRES_URL $(BIN)/pytest -q

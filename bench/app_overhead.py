@@ -93,6 +93,12 @@ def _process(
 
 
 @contextmanager
+def _given(models: Path) -> Iterator[Path]:
+    """Servers the user started: nothing to start or stop."""
+    yield models
+
+
+@contextmanager
 def _fake_servers(token_delay: float, words: int) -> Iterator[Path]:
     """Two fake vLLM servers in their own processes, and a models file naming them."""
     ports = [_free_port(), _free_port()]
@@ -347,7 +353,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     with (
-        contextmanager(lambda: (yield args.models))()
+        _given(args.models)
         if args.models
         else _demo_pair_servers()
         if args.demo
