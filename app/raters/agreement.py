@@ -56,6 +56,7 @@ def _defined(compute: Callable[[], float], items: int, raters: int | None = None
 
 
 def _too_few(items: int, raters: int | None = None) -> Figure | None:
+    """ "Not enough data" when fewer than MIN_ITEMS items are shared, else None."""
     if items < MIN_ITEMS:
         return Figure(None, items, f"not enough data: fewer than {MIN_ITEMS} shared items", raters)
     return None

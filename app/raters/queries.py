@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.comparisons.models import Judgement, JudgementEntry
 from app.db import UTCDateTime
 from app.leaderboard.filters import Filters
-from app.raters.verdicts import has_tie, verdict
+from app.raters.verdicts import BOTH_BAD, has_tie, verdict
 
 # An item: the turn and the exact answers judged (slot, generation id). Two raters agree or
 # disagree only about the same answers: a regenerated column makes a new item.
@@ -64,13 +64,14 @@ async def judged(session: AsyncSession, filters: Filters) -> list[Judged]:
         entries = list(group)
         _, turn_id, rater, all_bad, created_at, before, *_ = entries[0]
         ranks = {slot: rank for *_, slot, _, rank in entries}
+        category = verdict(ranks, all_bad)
         result.append(
             Judged(
                 rater=rater,
                 item=(turn_id, tuple((slot, generation) for *_, slot, generation, _ in entries)),
-                verdict=verdict(ranks, all_bad),
+                verdict=category,
                 tie=has_tie(ranks, all_bad),
-                all_bad=all_bad or verdict(ranks, all_bad) == "both_bad",
+                all_bad=category == BOTH_BAD,
                 gap=None if before is None else (created_at - before).total_seconds(),
             )
         )

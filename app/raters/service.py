@@ -22,6 +22,7 @@ from app.raters.schemas import (
 
 
 def _figure(figure: Figure) -> FigureOut:
+    """A figure as JSON."""
     return FigureOut(value=figure.value, items=figure.items, note=figure.note)
 
 
