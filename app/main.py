@@ -34,6 +34,8 @@ from app.lens import pages as lens_pages
 from app.lens import queries as lens_queries
 from app.lens import templating as lens_templating
 from app.migrate import upgrade_to_head
+from app.raters import api as raters_api
+from app.raters import pages as raters_pages
 from app.runs import api as runs_api
 from app.runs import pages as runs_pages
 from app.runs.executor import RunExecutor
@@ -158,10 +160,12 @@ def create_app(
     app.include_router(training_api.router)
     app.include_router(lens_api.router)
     app.include_router(leaderboard_api.router)
+    app.include_router(raters_api.router)
     app.include_router(runs_api.router)
     app.include_router(comparisons_pages.router)
     app.include_router(lens_pages.router)
     app.include_router(catalog_pages.router)
     app.include_router(leaderboard_pages.router)
+    app.include_router(raters_pages.router)
     app.include_router(runs_pages.router)
     return app

@@ -1,0 +1,1 @@
+"""Rater statistics and inter-rater agreement (Cohen's and Fleiss' kappa, Krippendorff's alpha)."""
