@@ -16,16 +16,26 @@ from tests.runs.helpers import start_run, wait_run
 
 ORIGINAL_SAYS = "Paris Rome"
 TUNED_SAYS = "Paris Berlin"
+
+
+def item(key: str, prompt: str, kind: str | None = None, value: str = "") -> dict[str, Any]:
+    """A set item; with a reference when `kind` is given."""
+    found: dict[str, Any] = {"id": key, "prompt": prompt}
+    if kind is not None:
+        found["reference"] = {"type": kind, "value": value}
+    return found
+
+
 ITEMS: list[dict[str, Any]] = [
-    {"id": "both", "prompt": "Capital of France?", "reference": {"type": "contains", "value": "paris"}},
-    {"id": "rome", "prompt": "Capital of Italy?", "reference": {"type": "contains", "value": "Rome"}},
-    {"id": "exact", "prompt": "Say it.", "reference": {"type": "exact", "value": " paris  ROME "}},
-    {"id": "regex", "prompt": "Ends with?", "reference": {"type": "regex", "value": "R[o]me$"}},
-    {"id": "berlin", "prompt": "Capital of Germany?", "reference": {"type": "contains", "value": "Berlin"}},
-    {"id": "tokyo", "prompt": "Capital of Japan?", "reference": {"type": "contains", "value": "Tokyo"}},
-    {"id": "choice", "prompt": "Pick A-E.", "reference": {"type": "choice", "value": "B"}},
-    {"id": "free", "prompt": "Write a poem."},
-]  # fmt: skip
+    item("both", "Capital of France?", "contains", "paris"),
+    item("rome", "Capital of Italy?", "contains", "Rome"),
+    item("exact", "Say it.", "exact", " paris  ROME "),
+    item("regex", "Ends with?", "regex", "R[o]me$"),
+    item("berlin", "Capital of Germany?", "contains", "Berlin"),
+    item("tokyo", "Capital of Japan?", "contains", "Tokyo"),
+    item("choice", "Pick A-E.", "choice", "B"),
+    item("free", "Write a poem."),
+]
 FORGOT = ["rome", "exact", "regex"]
 LEARNED = ["berlin"]
 

@@ -66,7 +66,8 @@ async def test_report_csv(
         ("tuned - original", "chat - base", "difference"),
     ]
     assert rows[0]["correct"] == "4" and rows[0]["accuracy"] == "0.5714"
-    assert rows[2]["accuracy"] == "-0.2857" and (rows[2]["forgot"], rows[2]["learned"]) == ("3", "1")
+    assert rows[2]["accuracy"] == "-0.2857"
+    assert (rows[2]["forgot"], rows[2]["learned"]) == ("3", "1")
     assert rows[2]["significantly_worse"] in ("true", "false")
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.forgetting import scoring
 from app.forgetting.models import AnswerScore
 from playground_tools.fake_vllm import FakeServer
-from tests.forgetting.helpers import FORGOT, LEARNED, finished_run, make_scored_set, script
+from tests.forgetting.helpers import FORGOT, LEARNED, finished_run, item, make_scored_set, script
 from tests.runs.helpers import wait_run
 
 
@@ -50,17 +50,13 @@ async def test_report_accuracies_difference_and_changes(
     assert rome["reference"] == {"type": "contains", "value": "Rome"}
     assert rome["url"] == f"/runs/{run_id}?q=rome#item-rome"
     # The same request, the same figures (seeded); the scores were stored once, 2 per item.
-    again = (
-        await client.get(f"/api/v1/runs/{run_id}/report?original=base&tuned=chat")
-    ).json()
+    again = (await client.get(f"/api/v1/runs/{run_id}/report?original=base&tuned=chat")).json()
     assert again == report
     scores = await stored_scores(app)
     assert len(scores) == 14
     assert {s.detail for s in scores} >= {"contains it", "equal", "no option letter found"}
     # Swapped roles: what one forgot the other learned.
-    swapped = (
-        await client.get(f"/api/v1/runs/{run_id}/report?original=chat&tuned=base")
-    ).json()
+    swapped = (await client.get(f"/api/v1/runs/{run_id}/report?original=chat&tuned=base")).json()
     assert [c["item"] for c in swapped["learned"]] == FORGOT
     assert swapped["difference"]["estimate"] == pytest.approx(2 / 7)
 
@@ -69,10 +65,7 @@ async def test_a_clearly_worse_tuned_model_is_significantly_worse(
     client: httpx.AsyncClient, base_server: FakeServer, chat_server: FakeServer
 ) -> None:
     script(base_server, chat_server, tuned_says="I do not know")
-    items = [
-        {"id": f"q{i}", "prompt": f"Question {i}?", "reference": {"type": "contains", "value": "Rome"}}
-        for i in range(20)
-    ]  # fmt: skip
+    items = [item(f"q{i}", f"Question {i}?", "contains", "Rome") for i in range(20)]
     await make_scored_set(client, "rome", items)
     run_id = await finished_run(client, "rome")
     report = (await client.get(f"/api/v1/runs/{run_id}/report?original=base&tuned=chat")).json()
