@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from app.cli import main
 from app.config import ModelConfig, ModelKind, ModelsFile
 from playground_tools.fake_vllm import FakeServer
-from tests.forgetting.helpers import finished_run, make_scored_set, script
+from tests.forgetting.helpers import ITEMS, finished_run, make_scored_set, script
+from tests.support import ThreadedServer
 
 
 @pytest.fixture
@@ -33,3 +36,31 @@ async def test_an_adapter_run_reports_against_its_base(
     assert report["difference"]["estimate"] == 0.0
     assert report["difference"]["significantly_worse"] is False
     assert report["forgot"] == [] == report["learned"]
+
+
+def test_check_of_an_adapter_run_needs_no_pair(
+    app: FastAPI, capsys: pytest.CaptureFixture[str],
+    base_server: FakeServer, chat_server: FakeServer,
+) -> None:  # fmt: skip
+    script(base_server, chat_server)
+    with ThreadedServer(app) as server:
+        import_args = ["--url", server.url]
+        body = {"name": "facts", "items": ITEMS}
+        assert httpx.post(f"{server.url}/api/v1/prompt-sets", json=body).status_code == 201
+        code = main(
+            ["check", "--set", "facts", "--original", "chat", "--tuned", "narrow", "--poll",
+             "0.05", *import_args]
+        )  # fmt: skip
+        assert code == 0, capsys.readouterr().err
+        capsys.readouterr()
+        assert main(["check", "--run", "1", *import_args]) == 0
+        out = capsys.readouterr().out
+        assert "difference (narrow - chat): +0.000" in out
+        assert "verdict: no significant difference" in out
+        # A run of two unrelated models needs the pair named.
+        run = httpx.post(
+            f"{server.url}/api/v1/runs",
+            json={"prompt_set": "facts", "models": ["base", "chat"], "params": {"seed": 1}},
+        ).json()
+        assert main(["check", "--run", str(run["id"]), "--poll", "0.05", *import_args]) == 2
+        assert "give --original and --tuned" in capsys.readouterr().err
