@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.config import ConfigError, Settings, load_models_file, load_settings
+from app.forgetting import cli as forgetting_cli
 from app.runs import cli as runs_cli
 
 if TYPE_CHECKING:
@@ -195,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     fake.add_argument("--token-delay", type=float, default=0.03)
     fake.set_defaults(handler=_fake_server)
     runs_cli.add_commands(commands)
+    forgetting_cli.add_commands(commands)
     return parser
 
 

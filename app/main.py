@@ -21,6 +21,8 @@ from app.config import ModelsFile, Settings, load_models_file, load_settings
 from app.db import create_engine, create_sessionmaker
 from app.exports import api as exports_api
 from app.exports import training_api
+from app.forgetting import api as forgetting_api
+from app.forgetting import pages as forgetting_pages
 from app.generation.client import ModelClient
 from app.generation.contract import GenerationRequest
 from app.generation.launcher import LocalServers
@@ -162,10 +164,12 @@ def create_app(
     app.include_router(leaderboard_api.router)
     app.include_router(raters_api.router)
     app.include_router(runs_api.router)
+    app.include_router(forgetting_api.router)
     app.include_router(comparisons_pages.router)
     app.include_router(lens_pages.router)
     app.include_router(catalog_pages.router)
     app.include_router(leaderboard_pages.router)
     app.include_router(raters_pages.router)
     app.include_router(runs_pages.router)
+    app.include_router(forgetting_pages.router)
     return app

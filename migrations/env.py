@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from app.comparisons import models  # noqa: F401  (registers the tables)
 from app.config import load_settings, to_async_url
 from app.db import Base, create_engine
+from app.forgetting import models as forgetting_models  # noqa: F401
 from app.lens import models as lens_models  # noqa: F401
 from app.migrate import run_migration
 from app.runs import models as runs_models  # noqa: F401

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from app.comparisons import models  # noqa: F401  (registers the tables on Base.metadata)
 from app.config import to_async_url
 from app.db import Base, create_engine, utcnow
+from app.forgetting import models as forgetting_models  # noqa: F401
 from app.lens import models as lens_models  # noqa: F401
 from app.migrate import alembic_config, upgrade_to_head
 from app.runs import models as runs_models  # noqa: F401
@@ -28,6 +29,7 @@ from tests.conftest import postgres_admin, postgres_server_url
 APP_TABLES = {
     "conversations", "participants", "turns", "generations", "judgements", "judgement_entries",
     "token_shift_analyses", "prompt_sets", "prompt_items", "runs", "run_items", "app_instances",
+    "answer_scores",
 }  # fmt: skip
 
 

@@ -34,7 +34,7 @@ def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse
     return run
 
 
-def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+def call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
     """One API call; a refusal or an unreachable app raises Refused with the reason."""
     import httpx
 
@@ -76,14 +76,14 @@ def _import(args: argparse.Namespace) -> int:
         body["source"] = f"file: {path.name}"[:300]
     else:
         raise Refused("give a FILE or --dataset PATH")
-    created = _call(args, "POST", "/prompt-sets", body)
+    created = call(args, "POST", "/prompt-sets", body)
     print(f"imported {created['items']} items as prompt set {created['name']} (id {created['id']})")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
     """Print every prompt set."""
-    for entry in _call(args, "GET", "/prompt-sets"):
+    for entry in call(args, "GET", "/prompt-sets"):
         print(f"{entry['id']:>5}  {entry['items']:>6} items  {entry['name']}")
     return 0
 
@@ -115,25 +115,37 @@ def _run(args: argparse.Namespace) -> int:
         "base_format": args.base_format,
         "blind": args.blind,
     }
-    run = _call(args, "POST", "/runs", body)
-    _say(f"run {run['id']}: {run['total']} answers ({', '.join(run['models'])})")
+    run = start(args, body)
     if args.no_wait:
         print(run["id"])
         return 0
     try:
-        while run["status"] in ("queued", "running"):
-            sys.stderr.write(_bar(run))
-            sys.stderr.flush()
-            time.sleep(args.poll)
-            run = _call(args, "GET", f"/runs/{run['id']}")
+        run = follow(args, run)
     except KeyboardInterrupt:
         _say(f"\nstopped watching; run {run['id']} goes on in the playground")
         return 130
+    print(f"{args.url.rstrip('/')}/runs/{run['id']}")
+    return 0 if run["status"] == "done" and not run["failed"] else 1
+
+
+def start(args: argparse.Namespace, body: dict[str, Any]) -> dict[str, Any]:
+    """Start a run (POST /runs) and say so on stderr."""
+    run: dict[str, Any] = call(args, "POST", "/runs", body)
+    _say(f"run {run['id']}: {run['total']} answers ({', '.join(run['models'])})")
+    return run
+
+
+def follow(args: argparse.Namespace, run: dict[str, Any]) -> dict[str, Any]:
+    """Draw a progress bar on stderr until the run stops; list its failures; the final run."""
+    while run["status"] in ("queued", "running"):
+        sys.stderr.write(_bar(run))
+        sys.stderr.flush()
+        time.sleep(args.poll)
+        run = call(args, "GET", f"/runs/{run['id']}")
     sys.stderr.write(_bar(run) + "\n")
     for failure in run.get("failures", [])[:20]:
         _say(f"  failed: {failure['item']} on {failure['model']}: {failure['error']}")
-    print(f"{args.url.rstrip('/')}/runs/{run['id']}")
-    return 0 if run["status"] == "done" and not run["failed"] else 1
+    return run
 
 
 def add_commands(commands: Any) -> None:

@@ -1,4 +1,5 @@
-"""Run results as streamed CSV (answers side by side) and JSONL (with full provenance)."""
+"""Run results as streamed CSV (answers side by side) and JSONL (with full provenance), each
+answer marked right or wrong against its item's reference."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.exports.cells import neutralise
+from app.forgetting import scoring
 from app.generation.records import Generation
 from app.runs import queries
 from app.runs.models import Run
@@ -20,16 +22,23 @@ BATCH = 200
 
 async def _batches(
     sessions: async_sessionmaker[AsyncSession], run: Run
-) -> AsyncIterator[list[queries.ResultRow]]:
-    """The run's rows, a batch at a time, each batch read in its own short session."""
+) -> AsyncIterator[tuple[list[queries.ResultRow], dict[int, bool]]]:
+    """The run's rows, a batch at a time, each batch read in its own short session, with
+    whether each answer matches its item's reference (by generation id; see app.forgetting)."""
     offset = 0
     while True:
         async with sessions() as session:
             rows = await queries.results(session, run, offset=offset, limit=BATCH)
+            marks = await scoring.marks(session, rows)
         if not rows:
             return
-        yield rows
+        yield rows, marks
         offset += len(rows)
+
+
+def _correct(marks: dict[int, bool], answer: Generation | None) -> bool | None:
+    """Right, wrong, or None (no reference, or no finished answer)."""
+    return None if answer is None else marks.get(answer.id)
 
 
 async def csv_lines(sessions: async_sessionmaker[AsyncSession], run: Run) -> AsyncIterator[str]:
@@ -38,9 +47,11 @@ async def csv_lines(sessions: async_sessionmaker[AsyncSession], run: Run) -> Asy
     writer = csv.writer(buffer)
     header = ["item", "prompt", "tags", "reference"]
     for name in run.models:
-        header += [f"{name} status", f"{name} answer", f"{name} completion_tokens"]
+        header += [
+            f"{name} status", f"{name} answer", f"{name} completion_tokens", f"{name} correct"
+        ]  # fmt: skip
     writer.writerow(header)
-    async for rows in _batches(sessions, run):
+    async for rows, marks in _batches(sessions, run):
         for row in rows:
             item = row.item
             cells: list[Any] = [
@@ -50,11 +61,13 @@ async def csv_lines(sessions: async_sessionmaker[AsyncSession], run: Run) -> Asy
                 json.dumps(item.reference) if item.reference else "",
             ]
             for answer in row.answers:
+                correct = _correct(marks, answer)
+                mark = "" if correct is None else int(correct)
                 if answer is None:
-                    cells += ["pending", "", ""]
+                    cells += ["pending", "", "", mark]
                 else:
                     tokens = answer.completion_tokens
-                    cells += [answer.status, answer.text, "" if tokens is None else tokens]
+                    cells += [answer.status, answer.text, "" if tokens is None else tokens, mark]
             writer.writerow([neutralise(str(c)) for c in cells])
         yield buffer.getvalue()
         buffer.seek(0)
@@ -89,7 +102,7 @@ def provenance(answer: Generation) -> dict[str, Any]:
 
 async def jsonl_lines(sessions: async_sessionmaker[AsyncSession], run: Run) -> AsyncIterator[str]:
     """One JSON object per item, with each model's answer and its provenance."""
-    async for rows in _batches(sessions, run):
+    async for rows, marks in _batches(sessions, run):
         lines = []
         for row in rows:
             record = {
@@ -99,7 +112,10 @@ async def jsonl_lines(sessions: async_sessionmaker[AsyncSession], run: Run) -> A
                 "system": row.item.system,
                 "tags": row.item.tags,
                 "reference": row.item.reference,
-                "answers": [None if a is None else provenance(a) for a in row.answers],
+                "answers": [
+                    None if a is None else provenance(a) | {"correct": _correct(marks, a)}
+                    for a in row.answers
+                ],
             }
             lines.append(json.dumps(record, ensure_ascii=False) + "\n")
         yield "".join(lines)

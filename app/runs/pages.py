@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from app.errors import InvalidInput
+from app.forgetting import scoring
 from app.generation.prompts import BaseFormat
 from app.runs import importers, queries
 from app.runs.deps import RunsDep, SetsDep
@@ -123,10 +124,12 @@ async def run_page(
     """Live progress, controls, failures, and the answers side by side."""
     run = await runs.get(run_id)
     hidden = run.blind and not reveal
+    rows = await queries.results(session, run, status, q)
     context = {
         "run": run,
         "progress": await queries.progress(session, run),
-        "rows": await queries.results(session, run, status, q),
+        "rows": rows,
+        "marks": await scoring.marks(session, rows),
         "failures": await queries.failures(session, run),
         "labels": [f"Model {i + 1}" if hidden else m for i, m in enumerate(run.models)],
         "status": status,

@@ -1,0 +1,1 @@
+"""The forgetting check: answers scored against references, accuracies with bootstrap CIs."""
