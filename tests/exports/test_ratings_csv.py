@@ -401,7 +401,9 @@ async def test_awkward_text_survives_the_round_trip(ratings: Ratings) -> None:
     assert row["prompt_sent_b"] == json.dumps(messages, ensure_ascii=False)
     assert "café, 日本語 🙂" in row["prompt_sent_b"]
     plain = ratings.row_for("alice", "multi", turn=1)
-    assert plain["prompt_sent_b"] == json.dumps(json.loads(plain["prompt_sent_b"]), ensure_ascii=False)
+    assert plain["prompt_sent_b"] == json.dumps(
+        json.loads(plain["prompt_sent_b"]), ensure_ascii=False
+    )
 
 
 async def test_formula_cells_get_a_leading_apostrophe_and_nothing_else(ratings: Ratings) -> None:
