@@ -12,6 +12,8 @@ import httpx
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app.annotation import api as annotation_api
+from app.annotation import pages as annotation_pages
 from app.catalog import api as catalog_api
 from app.catalog import pages as catalog_pages
 from app.comparisons import api as comparisons_api
@@ -159,9 +161,11 @@ def create_app(
     app.include_router(lens_api.router)
     app.include_router(leaderboard_api.router)
     app.include_router(runs_api.router)
+    app.include_router(annotation_api.router)
     app.include_router(comparisons_pages.router)
     app.include_router(lens_pages.router)
     app.include_router(catalog_pages.router)
     app.include_router(leaderboard_pages.router)
     app.include_router(runs_pages.router)
+    app.include_router(annotation_pages.router)
     return app

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from app.annotation.queries import task_of
 from app.errors import InvalidInput
 from app.generation.prompts import BaseFormat
 from app.runs import importers, queries
@@ -133,6 +134,8 @@ async def run_page(
         "statuses": queries.RESULT_STATUSES,
         "q": q,
         "hidden": hidden,
+        # The run's rating task (app.annotation), if it was opened for rating.
+        "task": await task_of(session, run.id),
     }
     return render(request, state, "run.html", context)
 
