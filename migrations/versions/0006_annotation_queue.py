@@ -93,9 +93,10 @@ def downgrade() -> None:
     judgements = f"SELECT id FROM judgements WHERE turn_id IN ({turns})"
     op.execute(f"DELETE FROM judgement_entries WHERE judgement_id IN ({judgements})")
     op.execute(f"DELETE FROM judgements WHERE turn_id IN ({turns})")
+    # Any answer with both owners is a run's answer: it keeps only its run item.
     op.execute(
         "UPDATE generations SET turn_id = NULL"
-        f" WHERE run_item_id IS NOT NULL AND turn_id IN ({turns})"
+        " WHERE run_item_id IS NOT NULL AND turn_id IS NOT NULL"
     )
     op.execute(f"DELETE FROM generations WHERE turn_id IN ({turns})")
     op.execute(f"DELETE FROM turns WHERE conversation_id IN ({rated})")

@@ -13,7 +13,9 @@ from tests.runs.helpers import make_set, start_run, wait_run
 ITEM = re.compile(r'data-item="(\d+)"')
 
 
-async def finished_run(client: httpx.AsyncClient, items: int, models: list[str] | None = None) -> int:
+async def finished_run(
+    client: httpx.AsyncClient, items: int, models: list[str] | None = None
+) -> int:
     await make_set(client, "page-set", items)
     run = await start_run(client, "page-set", models)
     await wait_run(client, run["id"])

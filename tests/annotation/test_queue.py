@@ -99,9 +99,7 @@ async def test_an_expired_lease_frees_the_item(app: FastAPI, client: httpx.Async
     assert held and await next_item(client, run_id, "bob") is None
     # The lease runs out (moved into the past rather than waited for).
     async with app.state.playground.sessions() as session, session.begin():
-        await session.execute(
-            update(Assignment).values(expires_at=utcnow() - timedelta(seconds=1))
-        )
+        await session.execute(update(Assignment).values(expires_at=utcnow() - timedelta(seconds=1)))
     bobs = await next_item(client, run_id, "bob")
     assert bobs and bobs["run_item_id"] == held["run_item_id"]
     # Alice's work still counts if she sends it after all; then the item is complete.
