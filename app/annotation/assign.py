@@ -2,10 +2,9 @@
 an item is judged in (made the first time the item is handed out).
 
 Race safety: the whole choice runs in one short transaction that first locks the task's row
-(SELECT ... FOR UPDATE on PostgreSQL; on SQLite writes queue on the voting module's lock and the
-database lets one writer in at a time), and (task, item, rater) is unique. So two raters asking
-at once see each other's leases, and an item goes to someone else only when it still needs
-more judgements than it has judges and active leases.
+(lock_task; also across replicas on one database), and (task, item, rater) is unique. So two
+raters asking at once see each other's leases, and an item goes to someone else only when it
+still needs more judgements than it has judges and active leases.
 """
 
 from __future__ import annotations
@@ -40,8 +39,18 @@ def display_order(
 
 
 async def lock_task(session: AsyncSession, task: RatingTask) -> None:
-    """Serialise handing out a task's items (PostgreSQL; SQLite has one writer anyway)."""
-    await session.execute(select(RatingTask.id).where(RatingTask.id == task.id).with_for_update())
+    """Hold the task's row lock until commit, before reading anything else.
+
+    A write (a no-op update), not SELECT ... FOR UPDATE: SQLite's driver opens its transaction
+    only at the first write, so reads before it would each see their own moment and two
+    replicas could hand out the same item; a write first takes SQLite's one writer lock (and
+    PostgreSQL's row lock) and every read after it sees the latest commits."""
+    await session.execute(
+        update(RatingTask)
+        .where(RatingTask.id == task.id)
+        .values(id=RatingTask.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def next_for(

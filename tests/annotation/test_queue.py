@@ -6,6 +6,9 @@ import asyncio
 import csv
 import io
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
@@ -14,8 +17,11 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from app.annotation.models import Assignment
+from app.config import ModelsFile, Settings
 from app.db import utcnow
+from app.main import create_app
 from tests.annotation.helpers import judge, next_item, rated_run, task
+from tests.support import ThreadedServer
 
 
 async def test_two_raters_get_different_items(client: httpx.AsyncClient) -> None:
@@ -193,3 +199,50 @@ async def test_settings_can_change(client: httpx.AsyncClient, overlap: int) -> N
     response = await client.post(f"/api/v1/runs/{run_id}/task", json={"overlap": overlap})
     out = response.json()
     assert out["overlap"] == overlap and out["wanted"] == overlap and out["guidelines"] == ""
+
+
+async def test_queue_judgements_count_in_the_leaderboard(client: httpx.AsyncClient) -> None:
+    run_id = await rated_run(client, 3)
+    while (item := await next_item(client, run_id, "alice")) is not None:
+        await judge(client, run_id, item, "alice", winner="a")
+    board = (await client.get("/api/v1/leaderboard")).json()
+    assert board["pairs"] == 3
+    assert {m["name"] for m in board["models"]} == {"base", "chat"}
+
+
+def test_two_app_replicas_never_hand_out_an_item_twice(
+    settings: Settings, models: ModelsFile
+) -> None:
+    """Two apps on one database, each on its own thread and event loop (like two replicas),
+    asked at the same instant: the database, not an in-process lock, keeps raters apart."""
+    with (
+        ThreadedServer(create_app(settings, models)) as one,
+        ThreadedServer(create_app(settings, models)) as two,
+        httpx.Client() as http,
+    ):
+        sets = {"name": "s", "items": [{"prompt": f"p{i}"} for i in range(4)]}
+        assert http.post(one.url + "/api/v1/prompt-sets", json=sets).status_code == 201
+        body = {"prompt_set": "s", "models": ["base", "chat"]}
+        run_id = http.post(one.url + "/api/v1/runs", json=body).json()["id"]
+        deadline = time.monotonic() + 30
+        while http.get(f"{one.url}/api/v1/runs/{run_id}").json()["status"] != "done":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)  # polling for the run's end, not timing the test
+        assert http.post(f"{one.url}/api/v1/runs/{run_id}/task", json={}).status_code == 200
+        urls = [one.url, two.url] * 4
+        start = threading.Barrier(len(urls))
+
+        def ask(number: int) -> int | None:
+            start.wait()
+            with httpx.Client(timeout=30) as own:
+                response = own.get(
+                    f"{urls[number]}/api/v1/runs/{run_id}/task/next",
+                    params={"rater": f"r{number}"},
+                )
+            assert response.status_code == 200, response.text
+            item = response.json()["item"]
+            return None if item is None else int(item["run_item_id"])
+
+        with ThreadPoolExecutor(len(urls)) as pool:
+            given = [i for i in pool.map(ask, range(len(urls))) if i is not None]
+    assert len(given) == 4 and len(set(given)) == 4
