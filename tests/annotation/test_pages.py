@@ -92,3 +92,15 @@ async def test_bad_settings_are_refused(client: httpx.AsyncClient) -> None:
     for overlap in ("0", "11", "x", "²"):
         response = await post(client, f"/runs/{run_id}/queue/settings", overlap=overlap)
         assert response.status_code == 422, overlap
+
+
+async def test_bad_rater_names_are_refused(client: httpx.AsyncClient) -> None:
+    run_id = await finished_run(client, 1)
+    await post(client, f"/runs/{run_id}/queue/settings", overlap="1", blind="on")
+    for name in ("", "   ", "x" * 65, "nul\x00byte"):
+        response = await post(client, f"/runs/{run_id}/queue/rater", rater=name)
+        assert response.status_code == 422, name
+    # A cookie no rater could have set is ignored: the page asks for a name.
+    client.cookies.set("playground_rater", "bad%00name")
+    page = await client.get(f"/runs/{run_id}/queue")
+    assert page.status_code == 200 and "Your rater name" in page.text
