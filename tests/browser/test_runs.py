@@ -3,6 +3,7 @@ run's progress update itself, and judge three items from the queue with the keyb
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -113,11 +114,13 @@ def test_judge_three_items_with_the_keyboard(page: Page, live: Live, tmp_path: P
     page.get_by_role("button", name="Open the rating queue").click()
     page.wait_for_url(re.compile(rf"/runs/{run['id']}/queue$"))
     # Keyboard only from here: the name field has the focus.
+    expect(page.locator("input[name=rater]")).to_be_focused()
     page.keyboard.type("kim")
     page.keyboard.press("Enter")
     expect(page.locator(".queue-mine")).to_have_text("0")
     seen = []
     for number, key in enumerate(("1", "2", "3"), start=1):
+        expect(page.locator("#queue-judge")).to_have_attribute("data-keys", "ready")
         item = page.locator(".queue-item").get_attribute("data-item")
         assert item and item not in seen
         seen.append(item)
@@ -129,3 +132,9 @@ def test_judge_three_items_with_the_keyboard(page: Page, live: Live, tmp_path: P
     assert task["raters"] == [{"rater": "kim", "judged": 3, "skipped": 0}]
     lines = live.api.get("/api/v1/exports/judgements.jsonl").text.splitlines()
     assert len(lines) == 3
+    # Each key meant what the page says: 1 = the first answer shown wins, 2 = the second, 3 = tie.
+    ranks_by_position = [
+        [a["rank"] for a in sorted(json.loads(line)["answers"], key=lambda a: a["position"])]
+        for line in lines
+    ]
+    assert sorted(ranks_by_position) == sorted([[1, 2], [2, 1], [1, 1]])
