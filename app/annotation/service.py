@@ -131,7 +131,8 @@ class AnnotationService:
             conversation_id = await self.session.scalar(
                 select(Conversation.id).where(Conversation.run_item_id == run_item_id)
             )
-            assert conversation_id is not None
+            if conversation_id is None:
+                raise NotFound(f"item {run_item_id} has no rating conversation")
             target = await voting.load_target(self.session, conversation_id, None)
             seen = data.seen_ids()
             if seen is not None and {to_slot.get(k, k): v for k, v in seen.items()} != (
