@@ -180,6 +180,7 @@ async def test_queue_judgements_are_in_the_exports(client: httpx.AsyncClient) ->
     record = json.loads(lines[0])
     page = await client.get(f"/c/{record['conversation_id']}")
     assert page.status_code == 200 and "Question number" in page.text
+    assert (await client.get("/history")).status_code == 200
 
 
 async def test_task_errors(client: httpx.AsyncClient) -> None:
