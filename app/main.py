@@ -12,6 +12,8 @@ import httpx
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app.annotation import api as annotation_api
+from app.annotation import pages as annotation_pages
 from app.catalog import api as catalog_api
 from app.catalog import pages as catalog_pages
 from app.comparisons import api as comparisons_api
@@ -165,6 +167,7 @@ def create_app(
     app.include_router(raters_api.router)
     app.include_router(runs_api.router)
     app.include_router(forgetting_api.router)
+    app.include_router(annotation_api.router)
     app.include_router(comparisons_pages.router)
     app.include_router(lens_pages.router)
     app.include_router(catalog_pages.router)
@@ -172,4 +175,5 @@ def create_app(
     app.include_router(raters_pages.router)
     app.include_router(runs_pages.router)
     app.include_router(forgetting_pages.router)
+    app.include_router(annotation_pages.router)
     return app

@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from app.annotation import models as annotation_models  # noqa: F401
 from app.comparisons import models  # noqa: F401  (registers the tables)
 from app.config import load_settings, to_async_url
 from app.db import Base, create_engine

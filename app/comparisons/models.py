@@ -66,6 +66,10 @@ class Conversation(Base):
     base_format: Mapped[str] = mapped_column(String(20))
     # Blind arena: names, kinds and served names stay hidden until a rater has judged.
     blind: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A batch run's item opened for rating (app.annotation): at most one conversation each.
+    run_item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("run_items.id", ondelete="CASCADE"), unique=True
+    )
 
     participants: Mapped[list[Participant]] = relationship(
         order_by="Participant.position", cascade="all, delete-orphan", lazy="selectin"

@@ -1,8 +1,9 @@
 """The generation row: one model's answer, with everything needed to reproduce it.
 
 Whatever asks for a generation owns the row through a foreign key of its own: a comparison's
-turn (turn_id; a lens continuation too) or a batch run's item (run_item_id), exactly one of
-them (a check constraint); this layer knows only the row and its life.
+turn (turn_id; a lens continuation too) or a batch run's item (run_item_id), at least one of
+them (a check constraint): a run's answer opened for rating also belongs to the turn that
+shows it to raters (app.annotation). This layer knows only the row and its life.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ class Generation(Base):
     """One model's answer to one prompt, with everything needed to reproduce it."""
 
     __tablename__ = "generations"
-    # Exactly one owner: a comparison's turn or a batch run's item.
+    # An owner: a comparison's turn or a batch run's item (or both, once rated in a queue).
     __table_args__ = (
-        CheckConstraint("(turn_id IS NULL) <> (run_item_id IS NULL)", name="one_owner"),
+        CheckConstraint("turn_id IS NOT NULL OR run_item_id IS NOT NULL", name="has_owner"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

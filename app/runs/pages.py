@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from app.annotation.queries import task_of
 from app.errors import InvalidInput
 from app.forgetting import scoring
 from app.generation.prompts import BaseFormat
@@ -136,6 +137,8 @@ async def run_page(
         "statuses": queries.RESULT_STATUSES,
         "q": q,
         "hidden": hidden,
+        # The run's rating task (app.annotation), if it was opened for rating.
+        "task": await task_of(session, run.id),
     }
     return render(request, state, "run.html", context)
 

@@ -29,9 +29,8 @@ def test_upgrade_keeps_rows_and_checks_the_owner(database_url: str, engine: sa.E
     alembic(database_url, "upgrade", "0003")
     with engine.begin() as connection:
         turn_id = insert_voted_turn(connection)
-    alembic(database_url, "upgrade", "head")
-    assert current_revision(engine) == head_revision()
-    assert differences(engine) == []
+    # 0004's rule (exactly one owner) as it stood until 0006 let a rated run answer have both.
+    alembic(database_url, "upgrade", "0005")
     tables = Base.metadata.tables
     generations = tables["generations"]
     with engine.connect() as connection:
@@ -63,6 +62,11 @@ def test_upgrade_keeps_rows_and_checks_the_owner(database_url: str, engine: sa.E
     for owners in ({}, {"turn_id": turn_id, "run_item_id": run_item_id}):
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
             connection.execute(generations.insert(), _generation(**owners))
+    alembic(database_url, "upgrade", "head")
+    assert current_revision(engine) == head_revision()
+    assert differences(engine) == []
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+        connection.execute(generations.insert(), _generation())
     alembic(database_url, "downgrade", "0003")
     with engine.connect() as connection:
         left = connection.execute(sa.text("SELECT turn_id FROM generations")).scalars().all()

@@ -1,0 +1,1 @@
+"""The annotation queue: a batch run opened as a rating task that raters work through."""
