@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.annotation import api as annotation_api
 from app.annotation import pages as annotation_pages
+from app.annotation import queries as annotation_queries
 from app.catalog import api as catalog_api
 from app.catalog import pages as catalog_pages
 from app.comparisons import api as comparisons_api
@@ -25,6 +26,7 @@ from app.exports import api as exports_api
 from app.exports import training_api
 from app.forgetting import api as forgetting_api
 from app.forgetting import pages as forgetting_pages
+from app.forgetting import scoring as forgetting_scoring
 from app.generation.client import ModelClient
 from app.generation.contract import GenerationRequest
 from app.generation.launcher import LocalServers
@@ -124,6 +126,8 @@ def create_app(
             local_servers=local_servers,
             notice=notice,
             analyses_of=lens_queries.analyses_of,
+            marks_of=forgetting_scoring.marks,
+            run_extras={"task": annotation_queries.task_of},
         )
         await add_bundled_sets(sessions, settings.max_set_items)
         app.state.run_executor = executor = RunExecutor(sessions, models, runner, settings)

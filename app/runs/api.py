@@ -150,7 +150,7 @@ async def results_csv(run_id: int, runs: RunsDep, state: State) -> StreamingResp
     """Every item with the models' answers side by side (cells safe for spreadsheets)."""
     run = await runs.get(run_id)
     return StreamingResponse(
-        exports.csv_lines(state.sessions, run),
+        exports.csv_lines(state.sessions, run, state.marks),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="run-{run.id}.csv"'},
     )
@@ -161,7 +161,7 @@ async def results_jsonl(run_id: int, runs: RunsDep, state: State) -> StreamingRe
     """Every item with each answer and its full provenance, one JSON object per line."""
     run = await runs.get(run_id)
     return StreamingResponse(
-        exports.jsonl_lines(state.sessions, run),
+        exports.jsonl_lines(state.sessions, run, state.marks),
         media_type="application/jsonl",
         headers={"Content-Disposition": f'attachment; filename="run-{run.id}.jsonl"'},
     )

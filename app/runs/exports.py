@@ -12,16 +12,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.exports.cells import neutralise
-from app.forgetting import scoring
 from app.generation.records import Generation
 from app.runs import queries
 from app.runs.models import Run
+from app.web.state import MarksLookup
 
 BATCH = 200
 
 
 async def _batches(
-    sessions: async_sessionmaker[AsyncSession], run: Run
+    sessions: async_sessionmaker[AsyncSession], run: Run, marks_of: MarksLookup
 ) -> AsyncIterator[tuple[list[queries.ResultRow], dict[int, bool]]]:
     """The run's rows, a batch at a time, each batch read in its own short session, with
     whether each answer matches its item's reference (by generation id; see app.forgetting)."""
@@ -29,7 +29,7 @@ async def _batches(
     while True:
         async with sessions() as session:
             rows = await queries.results(session, run, offset=offset, limit=BATCH)
-            marks = await scoring.marks(session, rows)
+            marks = await marks_of(session, rows)
         if not rows:
             return
         yield rows, marks
@@ -41,7 +41,9 @@ def _correct(marks: dict[int, bool], answer: Generation | None) -> bool | None:
     return None if answer is None else marks.get(answer.id)
 
 
-async def csv_lines(sessions: async_sessionmaker[AsyncSession], run: Run) -> AsyncIterator[str]:
+async def csv_lines(
+    sessions: async_sessionmaker[AsyncSession], run: Run, marks_of: MarksLookup
+) -> AsyncIterator[str]:
     """A header, then one line per item: prompt, reference, and each model's answer."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -51,7 +53,7 @@ async def csv_lines(sessions: async_sessionmaker[AsyncSession], run: Run) -> Asy
             f"{name} status", f"{name} answer", f"{name} completion_tokens", f"{name} correct"
         ]  # fmt: skip
     writer.writerow(header)
-    async for rows, marks in _batches(sessions, run):
+    async for rows, marks in _batches(sessions, run, marks_of):
         for row in rows:
             item = row.item
             cells: list[Any] = [
@@ -100,9 +102,11 @@ def provenance(answer: Generation) -> dict[str, Any]:
     }
 
 
-async def jsonl_lines(sessions: async_sessionmaker[AsyncSession], run: Run) -> AsyncIterator[str]:
+async def jsonl_lines(
+    sessions: async_sessionmaker[AsyncSession], run: Run, marks_of: MarksLookup
+) -> AsyncIterator[str]:
     """One JSON object per item, with each model's answer and its provenance."""
-    async for rows, marks in _batches(sessions, run):
+    async for rows, marks in _batches(sessions, run, marks_of):
         lines = []
         for row in rows:
             record = {

@@ -9,9 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from app.annotation.queries import task_of
 from app.errors import InvalidInput
-from app.forgetting import scoring
 from app.generation.prompts import BaseFormat
 from app.runs import importers, queries
 from app.runs.deps import RunsDep, SetsDep
@@ -130,7 +128,7 @@ async def run_page(
         "run": run,
         "progress": await queries.progress(session, run),
         "rows": rows,
-        "marks": await scoring.marks(session, rows),
+        "marks": await state.marks(session, rows),
         "failures": await queries.failures(session, run),
         "labels": [f"Model {i + 1}" if hidden else m for i, m in enumerate(run.models)],
         "status": status,
@@ -138,8 +136,8 @@ async def run_page(
         "q": q,
         "hidden": hidden,
         # The run's rating task (app.annotation), if it was opened for rating.
-        "task": await task_of(session, run.id),
-    }
+        "task": None,
+    } | await state.run_page_extras(session, run.id)
     return render(request, state, "run.html", context)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -15,6 +15,10 @@ from app.generation.runner import GenerationRunner
 from app.web.csrf import CsrfSigner
 
 AnalysesLookup = Callable[[AsyncSession, Iterable[int]], Awaitable[dict[int, Any]]]
+# Right or wrong, by generation id, for a page or batch of a run's result rows.
+MarksLookup = Callable[[AsyncSession, Any], Awaitable[dict[int, bool]]]
+# Something another domain shows on a run's page, looked up by run id.
+RunExtra = Callable[[AsyncSession, int], Awaitable[Any]]
 
 
 @dataclass
@@ -34,6 +38,10 @@ class AppState:
     # Stored analyses of answers by generation id, drawn beside them (the token lens's):
     # create_app plugs the lens in here, so that comparisons need not import it.
     analyses_of: AnalysesLookup | None = None
+    # The same for the forgetting check's marks on a run's answers, and for what other domains
+    # add to a run's page (the annotation queue's task), so that runs import neither.
+    marks_of: MarksLookup | None = None
+    run_extras: dict[str, RunExtra] = field(default_factory=dict)
 
     async def analyses(
         self, session: AsyncSession, generation_ids: Iterable[int]
@@ -42,6 +50,14 @@ class AppState:
         if self.analyses_of is None:
             return {}
         return await self.analyses_of(session, generation_ids)
+
+    async def marks(self, session: AsyncSession, rows: Any) -> dict[int, bool]:
+        """Right or wrong for these result rows' answers (none when no lookup is plugged in)."""
+        return await self.marks_of(session, rows) if self.marks_of is not None else {}
+
+    async def run_page_extras(self, session: AsyncSession, run_id: int) -> dict[str, Any]:
+        """What the plugged-in domains add to a run's page, by template name."""
+        return {name: await lookup(session, run_id) for name, lookup in self.run_extras.items()}
 
     def base_model_names(self) -> tuple[str, ...]:
         """The base models (the token lens scores or continues chat answers with them)."""
