@@ -17,6 +17,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts import models as accounts_models  # noqa: F401
 from app.comparisons import models  # noqa: F401  (registers the tables on Base.metadata)
 from app.config import to_async_url
 from app.db import Base, create_engine, utcnow
@@ -28,6 +29,7 @@ from tests.conftest import postgres_admin, postgres_server_url
 APP_TABLES = {
     "conversations", "participants", "turns", "generations", "judgements", "judgement_entries",
     "token_shift_analyses", "prompt_sets", "prompt_items", "runs", "run_items", "app_instances",
+    "accounts", "invites", "api_tokens",
 }  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.accounts.models import Account  # noqa: F401  (owner_id's table, in the metadata)
 from app.db import Base, UTCDateTime, utcnow
 from app.generation.records import Generation
 
@@ -66,6 +67,11 @@ class Conversation(Base):
     base_format: Mapped[str] = mapped_column(String(20))
     # Blind arena: names, kinds and served names stay hidden until a rater has judged.
     blind: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Team mode: the account that started it (only it, or an admin, may follow up, stop or
+    # regenerate); None in local mode and for conversations made before accounts.
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
 
     participants: Mapped[list[Participant]] = relationship(
         order_by="Participant.position", cascade="all, delete-orphan", lazy="selectin"

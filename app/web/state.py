@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.accounts.sessions import SessionSigner
 from app.config import ModelKind, ModelsFile, Settings
 from app.generation.launcher import LocalServers
 from app.generation.runner import GenerationRunner
@@ -34,6 +35,8 @@ class AppState:
     # Stored analyses of answers by generation id, drawn beside them (the token lens's):
     # create_app plugs the lens in here, so that comparisons need not import it.
     analyses_of: AnalysesLookup | None = None
+    # Team mode's session cookies; None in local mode (no accounts).
+    session_signer: SessionSigner | None = None
 
     async def analyses(
         self, session: AsyncSession, generation_ids: Iterable[int]
