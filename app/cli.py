@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.config import ConfigError, Settings, load_models_file, load_settings
 from app.accounts import cli as accounts_cli
+from app.config import ConfigError, Settings, load_models_file, load_settings
 from app.runs import cli as runs_cli
 
 if TYPE_CHECKING:
