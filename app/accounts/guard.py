@@ -37,6 +37,8 @@ async def authorize(request: Request) -> None:
             return
         if identity is None:
             raise sign_in_first(request)
+        if not identity.via_token:
+            refuse_cross_site_api_writes(request)
         if rule.access is Access.ADMIN and not identity.is_admin:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin may do this")
         if rule.access is Access.OWNER and not identity.is_admin:
@@ -48,6 +50,23 @@ async def authorize(request: Request) -> None:
                 )
         if rule.limited:
             await check_limits(session, identity.id, state.settings, utcnow())
+
+
+def refuse_cross_site_api_writes(request: Request) -> None:
+    """A cookie-signed-in API write must be JSON, which a cross-site form cannot send.
+
+    Every JSON route already has require_json; this keeps a future API route that forgets it
+    from being driven by another site with the user's cookie. Bearer calls carry no cookie,
+    so they need neither this nor a CSRF token.
+    """
+    if (
+        request.method not in ("GET", "HEAD", "OPTIONS")
+        and request.url.path.startswith("/api/")
+        and not request.headers.get("content-type", "").startswith("application/json")
+    ):
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send the body as application/json"
+        )
 
 
 def sign_in_first(request: Request) -> HTTPException:

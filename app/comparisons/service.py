@@ -172,8 +172,11 @@ class ComparisonService:
         return await queries.turn_number(self.session, turn_id)
 
     async def recent_conversations(self, limit: int = 50) -> list[Conversation]:
-        """The newest conversations first."""
-        return await queries.recent_conversations(self.session, limit)
+        """The newest conversations first; a rater account's own only (their prompts are
+        theirs; admins and local mode list everyone's)."""
+        account = self.account
+        owner = account.id if account is not None and not account.is_admin else None
+        return await queries.recent_conversations(self.session, limit, owner)
 
     def _ranks(self, data: VoteInput, slots: list[str]) -> judging.Ranks:
         if data.winner is not None:

@@ -147,3 +147,24 @@ async def test_tokens_per_day_count_the_stored_generations(
     assert response.status_code == 429
     assert "00:00 UTC" in response.json()["detail"]
     assert int(response.headers["Retry-After"]) <= 24 * 3600
+
+
+async def test_a_rater_s_history_lists_their_own_conversations_only(
+    make_client: Maker, models: ModelsFile
+) -> None:
+    alice = await make_client("alice")
+    bob = await make_client("bob")
+    admin = await make_client("ada", Role.ADMIN)
+    mine = await compare(alice, models, prompt="Alice's private prompt")
+    await compare(bob, models, prompt="Bob's private prompt")
+    page = (await alice.get("/history")).text
+    assert "Alice&#39;s private prompt" in page and "Bob&#39;s" not in page
+    assert f"/c/{mine['id']}" in (await admin.get("/history")).text
+    assert "Bob&#39;s private prompt" in (await admin.get("/history")).text
+
+
+async def test_a_cookie_signed_in_api_write_must_be_json(make_client: Maker) -> None:
+    rater = await make_client("rita")
+    # What a cross-site form could send with the user's cookie.
+    response = await rater.post("/api/v1/comparisons", data={"prompt": "hi"})
+    assert response.status_code == 415
