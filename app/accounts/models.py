@@ -34,6 +34,9 @@ class Account(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Signed session cookies carry it: bumping it (sign-out, disable) ends every session.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Wrong passwords in a row, and the last one's time: sign-in pauses after too many.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property

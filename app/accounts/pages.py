@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from app.accounts.deps import AccountsDep, Me, team_only
+from app.accounts.service import TooManyAttempts
 from app.accounts.sessions import SessionClaim
 from app.errors import InvalidInput, NotFound
 from app.text import check_text
@@ -51,7 +52,11 @@ async def login(request: Request, state: State, accounts: AccountsDep) -> Respon
     """Check the credentials; sign the browser in and go on, or show the form again (401)."""
     form = await request.form()
     target = safe_next(field(form, "next", 500))
-    account = await accounts.sign_in(field(form, "username", 64), field(form, "password"))
+    try:
+        account = await accounts.sign_in(field(form, "username", 64), field(form, "password"))
+    except TooManyAttempts as exc:
+        headers = {"Retry-After": str(exc.retry_after)}
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, exc.message, headers) from exc
     if account is None:
         response = render(
             request, state, "login.html",

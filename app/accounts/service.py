@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,10 +19,22 @@ from app.accounts.secrets import (
     verify_password,
 )
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound, PlaygroundError
 
 _USERNAME = re.compile(USERNAME_PATTERN)
 MAX_TOKENS_PER_ACCOUNT = 20
+FAILURES_BEFORE_PAUSE = 5
+LOGIN_PAUSE = timedelta(minutes=5)
+
+
+class TooManyAttempts(PlaygroundError):
+    """Sign-in paused after repeated wrong passwords (429 with Retry-After)."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after))
 
 
 @dataclass
@@ -47,12 +60,40 @@ class AccountService:
         return account
 
     async def sign_in(self, username: str, password: str) -> Account | None:
-        """The account these credentials open, or None (same answer for any wrong part)."""
+        """The account these credentials open, or None (same answer for any wrong part).
+
+        After FAILURES_BEFORE_PAUSE wrong passwords in a row an account's sign-in pauses for
+        LOGIN_PAUSE after the latest one (429, even with the right password), which keeps
+        guessing slow; counted in the database, so it holds across processes.
+        """
         account = await self.session.scalar(
             select(Account).where(Account.username == username[:64])
         )
+        if account is not None:
+            self._check_pause(account)
         ok = verify_password(password[:256], account.password_hash if account else None)
-        return account if ok and account is not None and not account.disabled else None
+        if account is None:
+            return None
+        if not ok:
+            # In SQL, so that simultaneous wrong guesses all count.
+            await self.session.execute(
+                update(Account)
+                .where(Account.id == account.id)
+                .values(failed_logins=Account.failed_logins + 1, last_failed_at=utcnow())
+            )
+            return None
+        account.failed_logins = 0
+        return None if account.disabled else account
+
+    def _check_pause(self, account: Account) -> None:
+        if account.failed_logins < FAILURES_BEFORE_PAUSE or account.last_failed_at is None:
+            return
+        wait = (account.last_failed_at + LOGIN_PAUSE - utcnow()).total_seconds()
+        if wait > 0:
+            raise TooManyAttempts(
+                f"too many wrong passwords for this account: try again in {math.ceil(wait)} s",
+                wait,
+            )
 
     async def sign_out(self, account_id: int) -> None:
         """End every session of the account (its cookies stop matching)."""

@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=10), nullable=False),
         sa.Column("disabled", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("session_epoch", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("failed_logins", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("last_failed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("role IN ('rater', 'admin')", name=op.f("ck_accounts_role_valid")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_accounts")),

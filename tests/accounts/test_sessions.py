@@ -154,3 +154,22 @@ def test_local_mode_is_the_default_on_this_machine_only() -> None:
     assert Settings().resolved_auth("127.0.0.1") == "local"
     assert Settings().resolved_auth("0.0.0.0") == "team"
     assert Settings(auth="local").resolved_auth("0.0.0.0") == "local"
+
+
+async def test_sign_in_pauses_after_repeated_wrong_passwords(
+    make_client: Maker, team_app: FastAPI
+) -> None:
+    client = await make_client()
+    await add_account(team_app, "rita")
+    for _ in range(5):
+        assert (await sign_in(client, "rita", "wrong password")).status_code == 401
+    paused = await sign_in(client, "rita")  # even the right password waits
+    assert paused.status_code == 429
+    assert "too many wrong passwords" in paused.text
+    assert 1 <= int(paused.headers["Retry-After"]) <= 300
+    async with state_of(team_app).sessions() as session:
+        await session.execute(
+            update(Account).values(last_failed_at=utcnow() - timedelta(minutes=6))
+        )
+        await session.commit()
+    assert (await sign_in(client, "rita")).status_code == 303
