@@ -168,3 +168,24 @@ async def test_a_cookie_signed_in_api_write_must_be_json(make_client: Maker) -> 
     # What a cross-site form could send with the user's cookie.
     response = await rater.post("/api/v1/comparisons", data={"prompt": "hi"})
     assert response.status_code == 415
+
+
+async def test_another_rater_s_name_never_unblinds_a_comparison(
+    make_client: Maker, models: ModelsFile
+) -> None:
+    alice = await make_client("alice")
+    bob = await make_client("bob")
+    conversation = await compare(alice, models, blind=True)
+    cid = conversation["id"]
+    generation_id = conversation["turns"][0]["generations"][0]["id"]
+    vote = await bob.post(f"/api/v1/comparisons/{cid}/votes", json={"winner": "a"})
+    assert vote.status_code == 201
+    assert (await bob.get(f"/api/v1/comparisons/{cid}")).json()["revealed"] is True
+    # Alice has not judged: Bob's name, in the query or in the local-mode cookie, opens nothing.
+    assert (await alice.get(f"/api/v1/comparisons/{cid}?rater=bob")).json()["revealed"] is False
+    lens = await alice.get(f"/api/v1/generations/{generation_id}?rater=bob")
+    assert lens.status_code == 409
+    alice.cookies.set("playground_rater", "bob")
+    assert "Model 1" in (await alice.get(f"/c/{cid}")).text
+    assert "Model 1" not in (await bob.get(f"/c/{cid}")).text
+    assert (await alice.get(f"/generations/{generation_id}/tokens")).status_code == 409
