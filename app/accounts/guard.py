@@ -73,7 +73,8 @@ def sign_in_first(request: Request) -> HTTPException:
     """401 for the API; for pages a redirect to the sign-in page (htmx: HX-Redirect)."""
     if request.url.path.startswith("/api/"):
         return unauthorized("sign in or send `Authorization: Bearer <token>` with an API token")
-    target = request.url.path
+    # Back to the page after signing in; a form post cannot be replayed, so to the start page.
+    target = request.url.path if request.method in ("GET", "HEAD") else "/"
     if request.method == "GET" and request.url.query:
         target += "?" + request.url.query
     location = "/login?next=" + quote(target, safe="/")
