@@ -146,8 +146,9 @@ async def test_a_rater_gets_a_403_page_for_admin_pages(make_client: Maker, path:
 
 
 def test_everyone_s_judgements_and_the_management_routes_stay_admin_only() -> None:
-    prefixes = ("/api/v1/exports/", "/admin/", "/leaderboard", "/api/v1/leaderboard", "/runs",
-                "/api/v1/runs", "/prompt-sets", "/api/v1/prompt-sets")  # fmt: skip
+    # Runs are left out: a run's annotation queue is for raters.
+    prefixes = ("/api/v1/exports/", "/admin/", "/leaderboard", "/api/v1/leaderboard", "/raters",
+                "/api/v1/raters", "/prompt-sets", "/api/v1/prompt-sets")  # fmt: skip
     for (method, path), rule in RULES.items():
         if path.startswith(prefixes):
             assert rule.access is Access.ADMIN, (method, path)
