@@ -189,3 +189,16 @@ async def test_another_rater_s_name_never_unblinds_a_comparison(
     assert "Model 1" in (await alice.get(f"/c/{cid}")).text
     assert "Model 1" not in (await bob.get(f"/c/{cid}")).text
     assert (await alice.get(f"/generations/{generation_id}/tokens")).status_code == 409
+
+
+async def test_nobody_revokes_another_account_s_token_from_their_account_page(
+    make_client: Maker, team_app: FastAPI
+) -> None:
+    alice = await make_client("alice")
+    bob = await make_client("bob")
+    token = await new_api_token(alice)
+    async with state_of(team_app).sessions() as session:
+        stored = (await session.scalars(select(ApiToken))).one()
+    assert (await bob.post(f"/account/tokens/{stored.id}/revoke")).status_code == 404
+    me = await bob.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["username"] == "alice"
