@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.accounts import cli as accounts_cli
 from app.config import ConfigError, Settings, load_models_file, load_settings
 from app.forgetting import cli as forgetting_cli
 from app.runs import cli as runs_cli
@@ -26,6 +27,8 @@ def _serve(args: argparse.Namespace) -> int:
     from app.main import create_app
 
     settings = load_settings()
+    # Served beyond this machine without PLAYGROUND_AUTH: team mode (sign-in), never open.
+    settings = settings.model_copy(update={"auth": settings.resolved_auth(args.host)})
     urial_format(settings.urial_file)  # a broken format file fails here, not on a prompt
     launch = LaunchSettings(vllm_python=_vllm_python(settings), log_dir=settings.data_dir / "logs")
     choice = _choose_models(args.models, settings, launch.vllm_python)
@@ -197,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     fake.set_defaults(handler=_fake_server)
     runs_cli.add_commands(commands)
     forgetting_cli.add_commands(commands)
+    accounts_cli.add_commands(commands)
     return parser
 
 

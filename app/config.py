@@ -281,6 +281,16 @@ class Settings(BaseSettings):
     run_concurrency: int = Field(default=8, ge=1, le=256)
     # Prompt sets: the most items one set may hold.
     max_set_items: int = Field(default=5000, ge=1)
+    # Accounts: "local" (no login, a typed rater name) or "team" (sign-in, roles); unset means
+    # team in production and local otherwise (see resolved_auth).
+    auth: Literal["local", "team"] | None = None
+    # Team mode, per account (0 = unlimited): comparisons (turns) started per minute, and
+    # completion tokens generated per UTC day.
+    comparisons_per_minute: int = Field(default=20, ge=0)
+    tokens_per_day: int = Field(default=200_000, ge=0)
+    # Team mode: how long a sign-in lasts, and how long an invite link stays valid.
+    session_hours: int = Field(default=14 * 24, ge=1, le=366 * 24)
+    invite_hours: int = Field(default=72, ge=1, le=90 * 24)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -300,7 +310,26 @@ class Settings(BaseSettings):
                 "PLAYGROUND_ALLOWED_HOSTS must be set in production: the host names users reach "
                 "the app by, comma-separated (e.g. playground.example.org,localhost)"
             )
+        if self.env == "production" and self.auth == "local":
+            raise ValueError(
+                "PLAYGROUND_AUTH=local is refused in production: anyone who reaches the app "
+                "could do anything; use team mode (the default in production)"
+            )
         return self
+
+    def resolved_auth(self, bind_host: str | None = None) -> Literal["local", "team"]:
+        """Team when set, in production, or when served beyond this machine; else local."""
+        if self.auth is not None:
+            return self.auth
+        if self.env == "production":
+            return "team"
+        if bind_host is not None and bind_host not in LOCAL_HOSTS:
+            return "team"
+        return "local"
+
+    def cookies_secure(self) -> bool:
+        """Cookies only over HTTPS: when said so, and always in production."""
+        return self.secure_cookies or self.env == "production"
 
     def resolved_allowed_hosts(self) -> list[str]:
         """The Host names the app answers to (default: this machine's localhost names)."""

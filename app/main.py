@@ -12,6 +12,11 @@ import httpx
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app.accounts import admin as accounts_admin
+from app.accounts import api as accounts_api
+from app.accounts import pages as accounts_pages
+from app.accounts import setup as accounts_setup
+from app.accounts.guard import authorize
 from app.annotation import api as annotation_api
 from app.annotation import pages as annotation_pages
 from app.annotation import queries as annotation_queries
@@ -85,6 +90,7 @@ def create_app(
     """Build the app; config errors surface here, before anything is served."""
     settings = settings or load_settings()
     models = models or load_models_file(settings.models_file)
+    session_signer = accounts_setup.session_signer(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -128,6 +134,7 @@ def create_app(
             analyses_of=lens_queries.analyses_of,
             marks_of=forgetting_scoring.marks,
             run_extras={"task": annotation_queries.task_of},
+            session_signer=session_signer,
         )
         await add_bundled_sets(sessions, settings.max_set_items)
         app.state.run_executor = executor = RunExecutor(sessions, models, runner, settings)
@@ -151,7 +158,8 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
         # Every route: a path id no row can have is a 404, never a database error.
-        dependencies=[Depends(check_path_ids)],
+        # Then team mode's access rules (app/accounts/rules.py), on every route.
+        dependencies=[Depends(check_path_ids), Depends(authorize)],
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.resolved_allowed_hosts())
@@ -180,4 +188,7 @@ def create_app(
     app.include_router(runs_pages.router)
     app.include_router(forgetting_pages.router)
     app.include_router(annotation_pages.router)
+    app.include_router(accounts_api.router)
+    app.include_router(accounts_pages.router)
+    app.include_router(accounts_admin.router)
     return app

@@ -17,6 +17,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts import models as accounts_models  # noqa: F401
 from app.annotation import models as annotation_models  # noqa: F401
 from app.comparisons import models  # noqa: F401  (registers the tables on Base.metadata)
 from app.config import to_async_url
@@ -32,6 +33,7 @@ APP_TABLES = {
     "token_shift_analyses", "prompt_sets", "prompt_items", "runs", "run_items", "app_instances",
     "answer_scores",
     "rating_tasks", "assignments",
+    "accounts", "invites", "api_tokens",
 }  # fmt: skip
 
 

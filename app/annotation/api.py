@@ -46,7 +46,7 @@ def task_out(task: RatingTask, progress: TaskProgress) -> TaskOut:
     )  # fmt: skip
 
 
-def _rater(request: Request, claimed: str) -> str:
+def _rater(request: Request, claimed: str | None) -> str:
     rater = resolve_rater(request, claimed)
     if rater is None:
         raise InvalidInput("name the rater")

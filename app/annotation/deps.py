@@ -25,8 +25,10 @@ _RATER: TypeAdapter[str] = TypeAdapter(RaterName)
 
 def resolve_rater(request: Request, claimed: str | None = None) -> str | None:
     """Who is rating: the name a script or form gives, else the name this browser judged as
-    last (None if neither). The one place the queue learns its rater (accounts will decide
-    it here)."""
+    last (None if neither). In team mode always the signed-in account: a claimed name is
+    ignored, so nobody judges under another rater's name."""
+    if hasattr(request.state, "account"):  # set by the access guard in team mode
+        return rater_of(request)
     if claimed is None:
         remembered = rater_of(request)
         try:

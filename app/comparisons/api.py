@@ -79,7 +79,7 @@ async def get_comparison(
 ) -> ConversationOut:
     """A conversation with every turn, its current answers and the judgements."""
     conversation = await service.get_conversation(conversation_id)
-    return await read_conversation(service, state, conversation, rater)
+    return await read_conversation(service, state, conversation, service.viewer(rater))
 
 
 RATER_HELP = "a blind comparison shows names to a rater who has judged it"
@@ -88,7 +88,7 @@ RATER_HELP = "a blind comparison shows names to a rater who has judged it"
 async def _finish_and_read(service: ServiceDep, state: State, turn: Turn) -> ConversationOut:
     await service.runner.wait_finished(g.id for g in turn.generations)
     conversation = await service.get_conversation(turn.conversation_id)
-    return await read_conversation(service, state, conversation, None)
+    return await read_conversation(service, state, conversation, service.viewer(None))
 
 
 async def read_conversation(
@@ -98,7 +98,8 @@ async def read_conversation(
     ids = [g.id for t in conversation.turns for g in t.generations]
     analyses = await state.analyses(service.session, ids)
     ratios = {gid: float(a.shifted_ratio) for gid, a in analyses.items()}
-    return conversation_out(conversation, f"/c/{conversation.id}", ratios, rater)
+    only = service.shown_rater()
+    return conversation_out(conversation, f"/c/{conversation.id}", ratios, rater, only)
 
 
 def vote_out(judgement: Judgement, turn_number: int) -> VoteOut:
@@ -134,9 +135,14 @@ def vote_out(judgement: Judgement, turn_number: int) -> VoteOut:
 
 
 def conversation_out(
-    conversation: Conversation, url: str, ratios: dict[int, float], rater: str | None
+    conversation: Conversation,
+    url: str,
+    ratios: dict[int, float],
+    rater: str | None,
+    only_rater: str | None = None,
 ) -> ConversationOut:
-    """A conversation as the API shows it; a blind one hides names until the rater judged."""
+    """A conversation as the API shows it; a blind one hides names until the rater judged;
+    with `only_rater` (a rater account reading) only that rater's judgements are listed."""
     revealed = revealed_to(conversation, rater)
     participants = conversation.participants
     labels = {p.slot: label(p, revealed) for p in participants}
@@ -165,7 +171,11 @@ def conversation_out(
                 a=by_slot.get("a"),
                 b=by_slot.get("b"),
                 # Others' verdicts (and rater names) wait for the reveal too.
-                votes=[vote_out(j, turn.number) for j in turn.judgements] if revealed else [],
+                votes=[
+                    vote_out(j, turn.number)
+                    for j in turn.judgements
+                    if revealed and only_rater in (None, j.rater)
+                ],
                 continuations=[
                     out(g) for g in turn.generations if g.slot == Slot.PREFIX and revealed
                 ],

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
+from app.accounts.identity import current_identity
 from app.comparisons.service import ComparisonService
 from app.web.deps import ModelsDep, RunnerDep, SessionDep, SettingsDep
 
 
 def get_service(
-    session: SessionDep, models: ModelsDep, runner: RunnerDep, settings: SettingsDep
+    request: Request,
+    session: SessionDep,
+    models: ModelsDep,
+    runner: RunnerDep,
+    settings: SettingsDep,
 ) -> ComparisonService:
-    """The comparison service bound to this request's session."""
-    return ComparisonService(session, models, runner, settings)
+    """The comparison service bound to this request's session (and account, in team mode)."""
+    return ComparisonService(session, models, runner, settings, current_identity(request))
 
 
 ServiceDep = Annotated[ComparisonService, Depends(get_service)]

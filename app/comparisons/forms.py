@@ -75,7 +75,7 @@ def turn_input(form: FormData) -> TurnInput:
 def vote_input(form: FormData) -> VoteInput:
     """The vote form: a winner button (two answers), "all bad", or a rank per answer."""
     data: dict[str, Any] = {
-        "rater": _text(form, "rater"),
+        "rater": _text(form, "rater").strip() or None,
         "comment": _text(form, "comment") or None,
     }
     if value := _text(form, "turn").strip():

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.accounts.models import Account  # noqa: F401  (owner_id's table, in the metadata)
 from app.db import Base, UTCDateTime, utcnow
 from app.generation.records import Generation
 
@@ -69,6 +70,11 @@ class Conversation(Base):
     # A batch run's item opened for rating (app.annotation): at most one conversation each.
     run_item_id: Mapped[int | None] = mapped_column(
         ForeignKey("run_items.id", ondelete="CASCADE"), unique=True
+    )
+    # Team mode: the account that started it (only it, or an admin, may follow up, stop or
+    # regenerate); None in local mode and for conversations made before accounts.
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
     )
 
     participants: Mapped[list[Participant]] = relationship(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse
 
+from app.accounts.identity import current_identity
 from app.comparisons import forms
 from app.comparisons.deps import ServiceDep
 from app.comparisons.models import MAX_MODELS, SLOTS, Conversation
@@ -34,13 +36,41 @@ PING_SECONDS = 15
 router = APIRouter(include_in_schema=False)
 
 
+@dataclass(frozen=True)
+class Reader:
+    """Who reads: the name that reveals blind names, whose judgements alone they see (None:
+    everyone's), and the signed-in account's name (team mode; it judges as that name)."""
+
+    rater: str | None
+    only_rater: str | None = None
+    account: str | None = None
+
+
+def reader_of(request: Request) -> Reader:
+    """Team mode: the account (a rater sees only their own judgements, an admin everyone's);
+    local mode: the rater name this browser judged as last, and everyone's judgements."""
+    identity = current_identity(request)
+    if identity is not None:
+        only = None if identity.is_admin else identity.username
+        return Reader(identity.username, only, identity.username)
+    return Reader(rater_of(request))
+
+
 async def views_for(
-    session: AsyncSession, state: State, conversation: Conversation, rater: str | None
+    session: AsyncSession, state: State, conversation: Conversation, reader: Reader
 ) -> list[TurnView]:
-    """Every turn drawn as this rater may see it, with the answers' stored analyses."""
+    """Every turn drawn as this reader may see it, with the answers' stored analyses."""
     ids = [g.id for turn in conversation.turns for g in turn.generations]
     analyses = await state.analyses(session, ids)
-    return conversation_views(conversation, state.runner, rater, base_names(state), analyses)
+    return conversation_views(
+        conversation,
+        state.runner,
+        reader.rater,
+        base_names(state),
+        analyses,
+        only_rater=reader.only_rater,
+        account=reader.account,
+    )
 
 
 def base_names(state: State) -> tuple[str, ...]:
@@ -97,7 +127,7 @@ async def conversation_page(
 ) -> HTMLResponse:
     """A conversation as it was: answers, votes and settings; the latest turn may still stream."""
     conversation = await service.get_conversation(conversation_id)
-    views = await views_for(service.session, state, conversation, rater_of(request))
+    views = await views_for(service.session, state, conversation, reader_of(request))
     latest_params = SamplingParams.model_validate(conversation.turns[-1].params)
     return render(
         request,
@@ -115,7 +145,7 @@ async def add_turn(
     data = forms.turn_input(await request.form())
     turn = await service.continue_conversation(conversation_id, data)
     conversation = await service.get_conversation(conversation_id)
-    views = await views_for(service.session, state, conversation, rater_of(request))
+    views = await views_for(service.session, state, conversation, reader_of(request))
     return templates.TemplateResponse(
         request, "_new_turn.html", {"view": views[-1], "previous": views[-2], "turn": turn}
     )
@@ -145,7 +175,7 @@ async def regenerate(
     slots = conversation.slots if choice in ("all", "both") else [choice]
     await service.regenerate(turn.conversation_id, turn.number, slots)
     conversation = await service.get_conversation(turn.conversation_id)
-    view = (await views_for(service.session, state, conversation, rater_of(request)))[-1]
+    view = (await views_for(service.session, state, conversation, reader_of(request)))[-1]
     return templates.TemplateResponse(request, "_turn.html", {"view": view})
 
 
@@ -155,23 +185,26 @@ async def vote(turn_id: int, request: Request, state: State, service: ServiceDep
     turn = await service.get_turn(turn_id)
     data = forms.vote_input(await request.form())
     data = data.model_copy(update={"turn": turn.number})
-    await service.judge(turn.conversation_id, data)
+    stored = await service.judge(turn.conversation_id, data)
+    rater = stored.rater
     conversation = await service.get_conversation(turn.conversation_id)
-    views = await views_for(service.session, state, conversation, data.rater)
+    reader = replace(reader_of(request), rater=rater)
+    views = await views_for(service.session, state, conversation, reader)
     view = next(v for v in views if v.turn.id == turn_id)
     if conversation.blind:
         # Reveal in place: the whole conversation is drawn again with the names.
         response = templates.TemplateResponse(
             request,
             "_conversation_body.html",
-            {"conversation": conversation, "turns": views, "saved_rater": data.rater,
+            {"conversation": conversation, "turns": views, "saved_rater": rater,
              "saved_turn": turn_id},
         )  # fmt: skip
     else:
         response = templates.TemplateResponse(
-            request, "_turn_footer.html", {"view": view, "saved_rater": data.rater}
+            request, "_turn_footer.html", {"view": view, "saved_rater": rater}
         )
-    remember_rater(response, data.rater)
+    if current_identity(request) is None:
+        remember_rater(response, rater)
     return response
 
 
@@ -200,7 +233,7 @@ async def turn_events(
         offsets = {slot: int(x) for slot, x in zip(slots, resumed, strict=True)}
     generation_ids = {slot: g.id for slot in slots if (g := turn.current(slot)) is not None}
     return EventSourceResponse(
-        _turn_event_stream(state, turn_id, generation_ids, offsets, rater_of(request)),
+        _turn_event_stream(state, turn_id, generation_ids, offsets, reader_of(request)),
         ping=PING_SECONDS,
     )
 
@@ -210,7 +243,7 @@ async def _turn_event_stream(
     turn_id: int,
     generation_ids: dict[str, int],
     offsets: dict[str, int],
-    rater: str | None,
+    rater: Reader,
 ) -> AsyncIterator[dict[str, str]]:
     """Yield SSE events until every column is stored as finished."""
     pending = dict(generation_ids)
@@ -284,7 +317,7 @@ async def _turn_event_stream(
     yield {"event": "turn-done", "data": _footer(view)}
 
 
-async def _load_view(state: State, turn_id: int, rater: str | None) -> TurnView:
+async def _load_view(state: State, turn_id: int, rater: Reader) -> TurnView:
     async with state.sessions() as session:
         conversation_id = await conversation_id_of_turn(session, turn_id)
         conversation = await load_conversation(session, conversation_id)

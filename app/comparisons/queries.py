@@ -71,9 +71,13 @@ async def turn_number(session: AsyncSession, turn_id: int) -> int:
     return number
 
 
-async def recent_conversations(session: AsyncSession, limit: int) -> list[Conversation]:
-    """The newest conversations first (participants loaded, turns not)."""
-    result = await session.scalars(
-        select(Conversation).order_by(Conversation.created_at.desc()).limit(limit)
-    )
+async def recent_conversations(
+    session: AsyncSession, limit: int, owner_id: int | None = None
+) -> list[Conversation]:
+    """The newest conversations first (participants loaded, turns not); only one owner's
+    when `owner_id` is given."""
+    query = select(Conversation)
+    if owner_id is not None:
+        query = query.where(Conversation.owner_id == owner_id)
+    result = await session.scalars(query.order_by(Conversation.created_at.desc()).limit(limit))
     return list(result)

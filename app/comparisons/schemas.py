@@ -78,7 +78,11 @@ class VoteInput(BaseModel):
         '[["c"], ["a", "b"]]; every answer exactly once',
     )
     all_bad: bool = Field(default=False, description="every answer is bad")
-    rater: RaterName
+    rater: RaterName | None = Field(
+        default=None,
+        description="who judges; required in local mode, ignored in team mode (where the "
+        "signed-in account is the rater)",
+    )
     turn: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
         default=None, description="turn number; default: the latest turn"
     )

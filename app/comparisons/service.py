@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.accounts.identity import Identity
 from app.comparisons import judging, queries, voting
 from app.comparisons.models import (
     MAX_MODELS,
@@ -43,6 +44,26 @@ class ComparisonService:
     models: ModelsFile
     runner: GenerationRunner
     settings: Settings
+    # Team mode: the signed-in account (owner of what it starts, rater of what it judges).
+    account: Identity | None = None
+
+    def rater_name(self, given: str | None) -> str:
+        """Who judges: the account in team mode (never the request's text), else the name given."""
+        if self.account is not None:
+            return self.account.username
+        if not given:
+            raise InvalidInput("rater: give the rater's name")
+        return given
+
+    def shown_rater(self) -> str | None:
+        """Whose judgements a reader sees: only their own for a rater account; all otherwise."""
+        if self.account is not None and not self.account.is_admin:
+            return self.account.username
+        return None
+
+    def viewer(self, given: str | None) -> str | None:
+        """Whose judgements reveal a blind comparison's names: the account's, else the name."""
+        return self.account.username if self.account is not None else given
 
     async def start_conversation(self, data: ComparisonInput) -> Turn:
         """Create a conversation and its first turn, and start every model on it."""
@@ -62,6 +83,7 @@ class ComparisonService:
             system_prompt=system,
             base_format=data.base_format.value,
             blind=data.blind,
+            owner_id=self.account.id if self.account is not None else None,
         )
         conversation.participants = [
             Participant(slot=slot, position=i, model_name=m.name, model_kind=m.kind.value)
@@ -107,6 +129,7 @@ class ComparisonService:
         """Record a rater's judgement of a turn whose answers are all complete; the same rater
         judging the turn again replaces the earlier judgement (also when both arrive at once:
         the later commit wins). Commits before it returns."""
+        rater = self.rater_name(data.rater)
         comment = (data.comment or "").strip() or None
         if comment is not None and len(comment) > self.settings.max_comment_chars:
             raise InvalidInput(f"comment is too long (max {self.settings.max_comment_chars})")
@@ -125,7 +148,7 @@ class ComparisonService:
             unknown = sorted(set(scores) - set(slots))
             if unknown:
                 raise InvalidInput(f"scores: {unknown} are not answers of this turn ({slots})")
-            verdict = voting.Verdict(data.rater, ranks, scores, comment)
+            verdict = voting.Verdict(rater, ranks, scores, comment)
             return await voting.upsert(self.session, target, verdict)
 
         return await voting.with_retries(self.session, attempt)
@@ -149,8 +172,11 @@ class ComparisonService:
         return await queries.turn_number(self.session, turn_id)
 
     async def recent_conversations(self, limit: int = 50) -> list[Conversation]:
-        """The newest conversations first."""
-        return await queries.recent_conversations(self.session, limit)
+        """The newest conversations first; a rater account's own only (their prompts are
+        theirs; admins and local mode list everyone's)."""
+        account = self.account
+        owner = account.id if account is not None and not account.is_admin else None
+        return await queries.recent_conversations(self.session, limit, owner)
 
     def _ranks(self, data: VoteInput, slots: list[str]) -> judging.Ranks:
         if data.winner is not None:

@@ -61,6 +61,10 @@ class TurnView:
     base_models: tuple[str, ...] = ()
     # Stored token-shift analyses of the answers, by generation id (drawn by the lens).
     analyses: Mapping[int, object] = field(default_factory=dict)
+    # Team mode, a rater reading: only this rater's judgements are shown (None: everyone's).
+    only_rater: str | None = None
+    # Team mode: the signed-in account, who judges as itself (the form asks no name).
+    account: str | None = None
 
     @property
     def streaming(self) -> bool:
@@ -87,7 +91,11 @@ class TurnView:
     def current_votes(self) -> list[Judgement]:
         """Judgements of the answers now shown (a regenerated answer starts without any)."""
         ids = {c.slot: c.generation.id for c in self.columns}
-        return [j for j in self.turn.judgements if j.generation_ids == ids]
+        return [
+            j
+            for j in self.turn.judgements
+            if j.generation_ids == ids and self.only_rater in (None, j.rater)
+        ]
 
     def label_of(self, slot: str) -> str:
         """The display name of a slot's column."""
@@ -102,6 +110,8 @@ def turn_view(
     revealed: bool,
     base_models: tuple[str, ...] = (),
     analyses: Mapping[int, object] | None = None,
+    only_rater: str | None = None,
+    account: str | None = None,
 ) -> TurnView:
     """Build the view of one turn, taking running text from the runner."""
     columns = []
@@ -121,7 +131,17 @@ def turn_view(
                 revealed,
             )
         )
-    return TurnView(conversation, turn, columns, is_latest, revealed, base_models, analyses or {})
+    return TurnView(
+        conversation,
+        turn,
+        columns,
+        is_latest,
+        revealed,
+        base_models,
+        analyses or {},
+        only_rater,
+        account,
+    )
 
 
 def conversation_views(
@@ -130,11 +150,23 @@ def conversation_views(
     rater: str | None = None,
     base_models: tuple[str, ...] = (),
     analyses: Mapping[int, object] | None = None,
+    only_rater: str | None = None,
+    account: str | None = None,
 ) -> list[TurnView]:
     """Every turn of a conversation, oldest first, as this rater may see it."""
     revealed = revealed_to(conversation, rater)
     last = len(conversation.turns) - 1
     return [
-        turn_view(conversation, turn, runner, i == last, revealed, base_models, analyses)
+        turn_view(
+            conversation,
+            turn,
+            runner,
+            i == last,
+            revealed,
+            base_models,
+            analyses,
+            only_rater,
+            account,
+        )
         for i, turn in enumerate(conversation.turns)
     ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
+from app.accounts.identity import current_identity
 from app.errors import NotFound
 from app.lens.schemas import (
     GenerationDetailOut,
@@ -24,6 +25,7 @@ from app.web.guards import require_json
 
 
 def get_lens_service(
+    request: Request,
     state: State,
     session: SessionDep,
     models: ModelsDep,
@@ -31,7 +33,9 @@ def get_lens_service(
     settings: SettingsDep,
 ) -> LensService:
     """The lens service bound to this request's session and the app's shared HTTP client."""
-    return LensService(session, models, state.http, runner, settings)
+    identity = current_identity(request)
+    name = identity.username if identity is not None else None
+    return LensService(session, models, state.http, runner, settings, name)
 
 
 LensDep = Annotated[LensService, Depends(get_lens_service)]

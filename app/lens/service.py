@@ -65,6 +65,8 @@ class LensService:
     http: httpx.AsyncClient
     runner: GenerationRunner
     settings: Settings
+    # Team mode: the signed-in account's name, which alone unblinds (a given rater is ignored).
+    account_name: str | None = None
 
     async def generation(self, generation_id: int) -> Generation:
         """A generation, fresh from the database (the runner stores in its own sessions)."""
@@ -78,6 +80,8 @@ class LensService:
     async def target(self, generation_id: int, rater: str | None = None) -> LensTarget:
         """A generation with its turn, conversation and stored analysis; refused while its
         comparison is blind to this rater (the lens would tell which model wrote it)."""
+        if self.account_name is not None:
+            rater = self.account_name
         generation = await self.generation(generation_id)
         conversation_id = await self.session.scalar(
             select(Turn.conversation_id).where(Turn.id == generation.turn_id)

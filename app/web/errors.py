@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -27,17 +29,30 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def error_response(request: Request, status: int, message: str) -> Response:
+def error_response(
+    request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
     """JSON for the API; for htmx a flash message swapped into the page's #flash area."""
     if _is_api(request):
-        return JSONResponse({"detail": message}, status_code=status)
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+    if status in DENIED_TITLES and not request.headers.get("HX-Request"):
+        # A page opened in the browser: a whole page saying why (and, for 429, when again).
+        page = templates.get_template("denied.html").render(
+            title=DENIED_TITLES[status], message=message
+        )
+        return HTMLResponse(page, status_code=status, headers=headers)
     response = templates.TemplateResponse(
-        request, "_flash.html", {"message": message, "level": "error"}, status_code=status
-    )
+        request, "_flash.html", {"message": message, "level": "error"}, status_code=status,
+        headers=headers,
+    )  # fmt: skip
     if request.headers.get("HX-Request"):
         response.headers["HX-Retarget"] = "#flash"
         response.headers["HX-Reswap"] = "innerHTML"
     return response
+
+
+# Statuses a browser gets a whole page for (team mode: sign-in, roles and limits).
+DENIED_TITLES = {401: "Sign in first", 403: "Not allowed", 429: "Too many requests"}
 
 
 def not_found_page(message: str) -> HTMLResponse:
@@ -82,7 +97,7 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         if exc.status_code == 404 and not request.headers.get("HX-Request"):
             return not_found_page(str(exc.detail))
-        return error_response(request, exc.status_code, str(exc.detail))
+        return error_response(request, exc.status_code, str(exc.detail), exc.headers)
 
 
 def jsonable_errors(exc: RequestValidationError) -> list[dict[str, object]]:

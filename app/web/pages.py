@@ -41,7 +41,11 @@ def render(request: Request, state: State, name: str, context: dict[str, Any]) -
 
 
 def rater_of(request: Request) -> str | None:
-    """The rater name this browser judged as last."""
+    """The rater name this browser judged as last; in team mode the signed-in account's
+    (the access guard sets `request.state.account`), never a cookie anyone could write."""
+    if hasattr(request.state, "account"):
+        account = request.state.account
+        return str(account.username) if account is not None else None
     value = request.cookies.get(RATER_COOKIE)
     return unquote(value)[:64] if value else None
 

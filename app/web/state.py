@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.accounts.sessions import SessionSigner
 from app.config import ModelKind, ModelsFile, Settings
 from app.generation.launcher import LocalServers
 from app.generation.runner import GenerationRunner
@@ -42,6 +43,8 @@ class AppState:
     # add to a run's page (the annotation queue's task), so that runs import neither.
     marks_of: MarksLookup | None = None
     run_extras: dict[str, RunExtra] = field(default_factory=dict)
+    # Team mode's session cookies; None in local mode (no accounts).
+    session_signer: SessionSigner | None = None
 
     async def analyses(
         self, session: AsyncSession, generation_ids: Iterable[int]
