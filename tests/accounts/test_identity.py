@@ -12,6 +12,7 @@ from app.accounts.models import ApiToken, Role
 from app.comparisons.models import Conversation, Judgement
 from app.config import ModelsFile
 from tests.accounts.conftest import Maker, compare, csrf_token, state_of
+from tests.annotation.helpers import judge, next_item, rated_run
 
 
 async def new_api_token(client: httpx.AsyncClient) -> str:
@@ -202,3 +203,21 @@ async def test_nobody_revokes_another_account_s_token_from_their_account_page(
     assert (await bob.post(f"/account/tokens/{stored.id}/revoke")).status_code == 404
     me = await bob.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["username"] == "alice"
+
+
+async def test_the_queue_rates_as_the_account_whatever_name_is_claimed(
+    make_client: Maker, team_app: FastAPI
+) -> None:
+    admin = await make_client("ada", Role.ADMIN)
+    bob = await make_client("bob")
+    run_id = await rated_run(admin, 1)
+    # Bob asks for an item in Alice's name, and judges it in Alice's name: both are his.
+    item = await next_item(bob, run_id, "alice")
+    assert item
+    ids = {a["answer"]: a["generation_id"] for a in item["answers"]}
+    judged = await judge(bob, run_id, item, "alice", winner="a", generation_ids=ids)
+    assert judged["item_complete"] is True
+    async with state_of(team_app).sessions() as session:
+        assert list(await session.scalars(select(Judgement.rater))) == ["bob"]
+    # Opening a run for rating is an admin's.
+    assert (await bob.post(f"/api/v1/runs/{run_id}/task", json={})).status_code == 403
