@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from app.generation.records import Generation
 from app.lens.models import TokenShiftAnalysis
 from app.runs.models import RunItem
+from playground_tools.fake_vllm import FakeServer
 from tests.runs.helpers import make_set, start_run, wait_run
 
 JSON = dict[str, Any]
@@ -80,3 +81,11 @@ def scoring_requests(requests: list[JSON]) -> list[JSON]:
         and isinstance(r["body"], dict)
         and r["body"].get("prompt_logprobs")
     ]
+
+
+def teach(server: FakeServer, texts: list[str]) -> None:
+    """Let a fake's tokenizer see these texts: it decodes only ids it has made (a real server
+    knows its whole vocabulary), and the answers here were tokenized by the chat server."""
+    for text in texts:
+        body = {"model": server.config.served_model_name, "prompt": text}
+        assert httpx.post(f"{server.root_url}/tokenize", json=body).status_code == 200
