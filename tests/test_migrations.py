@@ -28,6 +28,7 @@ from tests.conftest import postgres_admin, postgres_server_url
 APP_TABLES = {
     "conversations", "participants", "turns", "generations", "judgements", "judgement_entries",
     "token_shift_analyses", "prompt_sets", "prompt_items", "runs", "run_items", "app_instances",
+    "run_shift_jobs", "run_shift_failures",
 }  # fmt: skip
 
 

@@ -57,9 +57,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_run_shift_failures")),
-        sa.UniqueConstraint(
-            "job_id", "generation_id", name=op.f("uq_run_shift_failures_job_id_generation_id")
-        ),
+        sa.UniqueConstraint("job_id", "generation_id", name=op.f("uq_run_shift_failures_job_id")),
     )
     with op.batch_alter_table("run_shift_failures", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_run_shift_failures_job_id"), ["job_id"], unique=False)

@@ -14,8 +14,9 @@ from app.web.deps import State
 from app.web.guards import require_json
 
 router = APIRouter(prefix="/api/v1/runs", tags=["token lens"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such run"}}
 ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such run"},
+    **NOT_FOUND,
     409: {"description": "The analysis is already running with other settings"},
     415: {"description": "The body is not application/json"},
     422: {"description": "Bad input, nothing to analyse, or no base model to score with"},
@@ -35,13 +36,20 @@ async def start(run_id: int, data: RunShiftInput, shifts: RunShiftsDep) -> RunSh
     return await shifts.start(run_id, data)
 
 
-@router.get("/{run_id}/token-shift", response_model=RunShiftStatus, responses=ERRORS)
+@router.get("/{run_id}/token-shift", response_model=RunShiftStatus, responses=NOT_FOUND)
 async def get_status(run_id: int, shifts: RunShiftsDep) -> RunShiftStatus:
     """How far the run's token-shift analysis has got, with its failures."""
     return await shifts.status(run_id)
 
 
-@router.get("/{run_id}/token-shift.csv", responses=ERRORS)
+@router.get(
+    "/{run_id}/token-shift.csv",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "One row per analysed answer"},
+        **NOT_FOUND,
+    },
+)
 async def export_csv(run_id: int, shifts: RunShiftsDep, state: State) -> StreamingResponse:
     """One row per analysed answer: item, model, base, token counts and ratios."""
     run = await shifts.run(run_id)
@@ -52,7 +60,17 @@ async def export_csv(run_id: int, shifts: RunShiftsDep, state: State) -> Streami
     )
 
 
-@router.get("/{run_id}/token-shift.jsonl", responses=ERRORS)
+@router.get(
+    "/{run_id}/token-shift.jsonl",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"application/jsonl": {}},
+            "description": "One JSON object per line, per analysed answer",
+        },
+        **NOT_FOUND,
+    },
+)
 async def export_jsonl(run_id: int, shifts: RunShiftsDep, state: State) -> StreamingResponse:
     """One JSON object per analysed answer, with each position's token, rank, class and
     shifted flag."""
