@@ -8,7 +8,8 @@ from fastapi import FastAPI
 
 from app.lens.models import RunShiftJob
 from tests.conftest import csrf_headers
-from tests.lens.bulk_helpers import finished_run
+from tests.lens.bulk_helpers import analyse_run, finished_run
+from tests.runs.helpers import make_set, start_run, wait_run
 
 
 async def test_the_form_starts_the_analysis_and_the_fragment_follows_it(
@@ -58,3 +59,16 @@ async def test_a_bad_choice_is_a_clear_message(client: httpx.AsyncClient) -> Non
     assert response.status_code == 422
     assert "chat is not a base model" in response.text
     assert (await client.get("/runs/999/token-shift")).status_code == 404
+
+
+async def test_a_blind_run_hides_the_model_names_until_revealed(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    await make_set(client, "blind", 1)
+    run = await start_run(client, "blind", blind=True)
+    await wait_run(client, run["id"])
+    await analyse_run(client, app, run["id"])
+    page = (await client.get(f"/runs/{run['id']}/token-shift")).text
+    assert "Model 2 under Model 1" in page and "chat under base" not in page
+    shown = (await client.get(f"/runs/{run['id']}/token-shift?reveal=true")).text
+    assert "chat under base" in shown

@@ -123,7 +123,7 @@ async def test_model_text_is_escaped_and_csv_cells_neutralised(
     page = (await client.get(f"/runs/{run['id']}/token-shift")).text
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
     csv_text = (await client.get(f"/api/v1/runs/{run['id']}/token-shift.csv")).text
-    row = list(csv.DictReader(io.StringIO(csv_text)))[0]
+    row = next(iter(csv.DictReader(io.StringIO(csv_text))))
     assert row["item"] == "'=HYPERLINK(1)" and row["shifted"] == "1"
 
 

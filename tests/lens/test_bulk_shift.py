@@ -130,7 +130,7 @@ async def test_an_adapter_defaults_to_its_base_and_a_run_without_one_must_choose
 ) -> None:
     app = create_app(settings, adapter_models)
     async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             run = await finished_run(client, 2, ["chat", "tuned"])
             url = f"/api/v1/runs/{run['id']}/token-shift"

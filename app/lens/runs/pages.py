@@ -22,10 +22,18 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/runs/{run_id}/token-shift", response_class=HTMLResponse)
 async def report_page(
-    request: Request, run_id: int, state: State, shifts: RunShiftsDep, session: SessionDep
+    request: Request,
+    run_id: int,
+    state: State,
+    shifts: RunShiftsDep,
+    session: SessionDep,
+    reveal: bool = False,
 ) -> HTMLResponse:
     """Progress, failures, and per chat model the shifted ratios, tokens and positions."""
     run = await shifts.run(run_id)
+    hidden = run.blind and not reveal
+    # A blind run's page says "Model 1" for its first model, as the run's own page does.
+    labels = {m: f"Model {i + 1}" for i, m in enumerate(run.models)} if hidden else {}
     progress = await shifts.status(run_id)
     views = [ModelView.of(r) for r in await queries.report_of(session, run)]
     own = [m.name for m in run_bases(run, state.models)]
@@ -38,6 +46,8 @@ async def report_page(
         "percent": percent,
         "top_tokens": TOP_TOKENS,
         "first_positions": FIRST_POSITIONS,
+        "hidden": hidden,
+        "label": lambda name: labels.get(name, name),
     }
     return render(request, state, "run_token_shift.html", context)
 
