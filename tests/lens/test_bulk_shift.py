@@ -156,3 +156,15 @@ async def test_refusals(client: httpx.AsyncClient, app: FastAPI) -> None:
     assert (await client.post(url, data={"x": "1"})).status_code == 415
     assert (await client.post(url, json={"top_k": 99})).status_code == 422
     assert (await client.post(url, json={"base": "x" * 65})).status_code == 422
+
+
+async def test_different_tokenizers_fail_every_answer_without_scoring(
+    client: httpx.AsyncClient, app: FastAPI, base_server: FakeServer, chat_server: FakeServer
+) -> None:
+    run = await finished_run(client, 3)
+    chat_server.config.vocab_id = "another-tokenizer"
+    base_server.state.requests.clear()
+    status = await analyse_run(client, app, run["id"])
+    assert (status["done"], status["failed"]) == (0, 3)
+    assert all("use different tokenizers" in f["error"] for f in status["failures"])
+    assert scoring_requests(base_server.state.requests) == []

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.config import ModelConfig, ModelsFile, Settings
+from app.config import ConfigError, ModelConfig, ModelsFile, Settings
 from app.db import utcnow
 from app.errors import PlaygroundError
 from app.lens.errors import VocabularyMismatch
@@ -122,8 +122,12 @@ class ShiftExecutor:
                 if tasks:
                     await asyncio.gather(*tasks)
             finally:
-                for check in drive.checks.values():
-                    check.cancel()
+                # Stopped, or one answer could not even store its failure: end the others too.
+                left = [t for t in [*tasks, *drive.checks.values()] if not t.done()]
+                for task in left:
+                    task.cancel()
+                if left:
+                    await asyncio.wait(left)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -149,7 +153,12 @@ class ShiftExecutor:
         """Analyse one answer while holding a place on its base model's server."""
         base = target.base
         assert base is not None  # the plan leaves out answers without a base model
-        async with self._limit(base.server_url):
+        try:
+            limit = self._limit(base.server_url)
+        except ConfigError as exc:  # a launched base model whose server is not up
+            await self._fail(drive, target, base, str(exc))
+            return
+        async with limit:
             try:
                 answer = await self._answer(target.generation_id)
                 await self._same_vocabulary(drive, base, answer.chat)
