@@ -44,6 +44,9 @@ from app.lens import api as lens_api
 from app.lens import pages as lens_pages
 from app.lens import queries as lens_queries
 from app.lens import templating as lens_templating
+from app.lens.runs import api as lens_runs_api
+from app.lens.runs import pages as lens_runs_pages
+from app.lens.runs.executor import ShiftExecutor
 from app.migrate import upgrade_to_head
 from app.raters import api as raters_api
 from app.raters import pages as raters_pages
@@ -139,6 +142,8 @@ def create_app(
         await add_bundled_sets(sessions, settings.max_set_items)
         app.state.run_executor = executor = RunExecutor(sessions, models, runner, settings)
         await executor.resume_all()
+        app.state.shift_executor = shifts = ShiftExecutor(sessions, models, http, settings)
+        await shifts.resume_all()
         # Everything built so far (modules, templates, compiled queries) lives as long as the
         # process: move it out of the collector's sight, so that the collections triggered by
         # per-request garbage stop walking it again and again (gc was ~7% of a loaded app).
@@ -146,6 +151,7 @@ def create_app(
         try:
             yield
         finally:
+            await shifts.shutdown()
             await executor.shutdown()
             await runner.shutdown()
             await heartbeat.stop()
@@ -175,6 +181,7 @@ def create_app(
     app.include_router(exports_api.router)
     app.include_router(training_api.router)
     app.include_router(lens_api.router)
+    app.include_router(lens_runs_api.router)
     app.include_router(leaderboard_api.router)
     app.include_router(raters_api.router)
     app.include_router(runs_api.router)
@@ -182,6 +189,7 @@ def create_app(
     app.include_router(annotation_api.router)
     app.include_router(comparisons_pages.router)
     app.include_router(lens_pages.router)
+    app.include_router(lens_runs_pages.router)
     app.include_router(catalog_pages.router)
     app.include_router(leaderboard_pages.router)
     app.include_router(raters_pages.router)

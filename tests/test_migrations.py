@@ -34,6 +34,7 @@ APP_TABLES = {
     "answer_scores",
     "rating_tasks", "assignments",
     "accounts", "invites", "api_tokens",
+    "run_shift_jobs", "run_shift_failures",
 }  # fmt: skip
 
 

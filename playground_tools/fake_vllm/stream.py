@@ -84,9 +84,16 @@ async def respond(job: Job, config: FakeConfig, state: FakeState) -> Response:
     fail_after = config.fail_after_tokens
     if fail_after is not None and len(job.generation.pieces) > fail_after:
         raise FakeAPIError(500, f"Injected failure after {fail_after} tokens.")
-    # A real server takes as long to answer in one piece as it takes to stream.
-    await asyncio.sleep(config.first_token_delay + config.token_delay * len(job.generation.pieces))
-    return JSONResponse(full_response(job))
+    # A real server takes as long to answer in one piece as it takes to stream; a request
+    # answered in one piece is in flight as long as a stream is.
+    state.in_flight += 1
+    state.max_in_flight = max(state.max_in_flight, state.in_flight)
+    try:
+        delay = config.first_token_delay + config.token_delay * len(job.generation.pieces)
+        await asyncio.sleep(delay)
+        return JSONResponse(full_response(job))
+    finally:
+        state.in_flight -= 1
 
 
 class _LogInjectedFailures(logging.Filter):
