@@ -126,6 +126,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/runs/{run_id}/report"): ADMIN,
     ("GET", "/api/v1/runs/{run_id}/report"): ADMIN,
     ("GET", "/api/v1/runs/{run_id}/report.csv"): ADMIN,
+    # Token shift over a whole run.
+    ("GET", "/runs/{run_id}/token-shift"): ADMIN,
+    ("GET", "/runs/{run_id}/token-shift/progress"): ADMIN,
+    ("POST", "/runs/{run_id}/token-shift/start"): ADMIN,
+    ("GET", "/api/v1/runs/{run_id}/token-shift"): ADMIN,
+    ("POST", "/api/v1/runs/{run_id}/token-shift"): ADMIN,
+    ("GET", "/api/v1/runs/{run_id}/token-shift.csv"): ADMIN,
+    ("GET", "/api/v1/runs/{run_id}/token-shift.jsonl"): ADMIN,
     # Raters' statistics and agreement: everyone's judgements.
     ("GET", "/raters"): ADMIN,
     ("GET", "/api/v1/raters"): ADMIN,
