@@ -17,12 +17,12 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from app.accounts import models as accounts_models  # noqa: F401
 from app.annotation import models as annotation_models  # noqa: F401
 from app.comparisons import models  # noqa: F401  (registers the tables on Base.metadata)
 from app.config import to_async_url
 from app.db import Base, create_engine, utcnow
 from app.forgetting import models as forgetting_models  # noqa: F401
+from app.identity import models as accounts_models  # noqa: F401
 from app.lens import models as lens_models  # noqa: F401
 from app.migrate import alembic_config, upgrade_to_head
 from app.runs import models as runs_models  # noqa: F401

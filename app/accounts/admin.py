@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.accounts.deps import AccountsDep, Me, team_only
-from app.accounts.models import Role
 from app.accounts.pages import field
 from app.errors import InvalidInput
+from app.identity.models import Role
 from app.web.deps import State
 from app.web.pages import csrf, render
 

@@ -8,10 +8,10 @@ import getpass
 import sys
 from typing import Any
 
-from app.accounts.models import Role
 from app.accounts.service import AccountService
 from app.config import load_settings
 from app.errors import PlaygroundError
+from app.identity.models import Role
 
 
 def read_password(stdin: Any = None) -> str:

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from app.accounts.identity import Identity, current_identity
 from app.accounts.service import AccountService
+from app.identity.current import Identity, current_identity
 from app.web.deps import SessionDep, State
 
 

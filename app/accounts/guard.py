@@ -7,11 +7,11 @@ from urllib.parse import quote
 
 from fastapi import HTTPException, Request, status
 
-from app.accounts.identity import identify, unauthorized
 from app.accounts.limits import check_limits
 from app.accounts.ownership import MISSING, owner_of
 from app.accounts.rules import Access, rule_for
 from app.db import utcnow
+from app.identity.current import identify, unauthorized
 from app.web.state import AppState
 
 log = logging.getLogger(__name__)

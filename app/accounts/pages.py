@@ -10,8 +10,8 @@ from starlette.datastructures import FormData
 
 from app.accounts.deps import AccountsDep, Me, team_only
 from app.accounts.service import TooManyAttempts
-from app.accounts.sessions import SessionClaim
 from app.errors import InvalidInput, NotFound
+from app.identity.sessions import SessionClaim
 from app.text import check_text
 from app.web.deps import State
 from app.web.pages import csrf, render

@@ -10,16 +10,16 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.accounts.models import USERNAME_PATTERN, Account, ApiToken, Invite, Role
-from app.accounts.secrets import (
+from app.db import utcnow
+from app.errors import Conflict, InvalidInput, NotFound, PlaygroundError
+from app.identity.models import USERNAME_PATTERN, Account, ApiToken, Invite, Role
+from app.identity.secrets import (
     hash_password,
     new_token,
     password_problem,
     token_digest,
     verify_password,
 )
-from app.db import utcnow
-from app.errors import Conflict, InvalidInput, NotFound, PlaygroundError
 
 _USERNAME = re.compile(USERNAME_PATTERN)
 MAX_TOKENS_PER_ACCOUNT = 20

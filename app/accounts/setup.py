@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from app.accounts.sessions import SessionSigner
 from app.config import Settings
+from app.identity.sessions import SessionSigner
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.accounts.identity import current_identity
 from app.comparisons.service import ComparisonService
+from app.identity.current import current_identity
 from app.web.deps import ModelsDep, RunnerDep, SessionDep, SettingsDep
 
 

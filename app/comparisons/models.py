@@ -20,9 +20,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.accounts.models import Account  # noqa: F401  (owner_id's table, in the metadata)
 from app.db import Base, UTCDateTime, utcnow
 from app.generation.records import Generation
+from app.identity.models import Account  # noqa: F401  (owner_id's table, in the metadata)
 
 
 def new_conversation_id() -> str:

@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse
 
-from app.accounts.identity import current_identity
 from app.comparisons import forms
 from app.comparisons.deps import ServiceDep
 from app.comparisons.models import MAX_MODELS, SLOTS, Conversation
@@ -25,6 +24,7 @@ from app.errors import NotFound
 from app.generation.params import SamplingParams
 from app.generation.prompts import BaseFormat
 from app.generation.records import Generation, GenerationStatus
+from app.identity.current import current_identity
 from app.web.deps import State
 from app.web.pages import csrf, rater_of, remember_rater, render
 from app.web.templating import templates

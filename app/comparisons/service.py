@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.accounts.identity import Identity
 from app.comparisons import judging, queries, voting
 from app.comparisons.models import (
     MAX_MODELS,
@@ -28,6 +27,7 @@ from app.generation.params import SamplingParams
 from app.generation.prompts import BaseFormat, Exchange
 from app.generation.records import Generation
 from app.generation.runner import GenerationRunner
+from app.identity.current import Identity
 
 TITLE_CHARS = 80
 

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.comparisons.judging import pair_outcome, pairs
 from app.comparisons.models import Conversation, Judgement, JudgementEntry, Participant, Turn
-from app.exports.cells import neutralise
 from app.exports.judged import judged_answers
 from app.generation.records import Generation
 from app.lens.models import TokenShiftAnalysis
+from app.spreadsheet import neutralise
 from app.text import json_loads
 
 COLUMNS = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
-from app.exports.cells import neutralise
 from app.forgetting.schemas import Report
+from app.spreadsheet import neutralise
 
 HEADER = [
     "row", "model", "slot", "role", "scored", "correct", "accuracy", "ci_low", "ci_high",

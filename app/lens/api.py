@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 
-from app.accounts.identity import current_identity
 from app.errors import NotFound
+from app.identity.current import current_identity
 from app.lens.schemas import (
     GenerationDetailOut,
     PrefixInput,

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.exports.cells import neutralise
 from app.generation.records import Generation
 from app.runs import queries
 from app.runs.models import Run
+from app.spreadsheet import neutralise
 from app.web.state import MarksLookup
 
 BATCH = 200

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.accounts.sessions import SessionSigner
 from app.config import ModelKind, ModelsFile, Settings
 from app.generation.launcher import LocalServers
 from app.generation.runner import GenerationRunner
+from app.identity.sessions import SessionSigner
 from app.web.csrf import CsrfSigner
 
 AnalysesLookup = Callable[[AsyncSession, Iterable[int]], Awaitable[dict[int, Any]]]

@@ -11,9 +11,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from app.accounts.models import Role
 from app.accounts.service import AccountService
 from app.config import ModelsFile, Settings
+from app.identity.models import Role
 from app.main import create_app
 from app.web.state import AppState
 

@@ -8,9 +8,9 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from app.accounts.models import ApiToken, Role
 from app.comparisons.models import Conversation, Judgement
 from app.config import ModelsFile
+from app.identity.models import ApiToken, Role
 from tests.accounts.conftest import Maker, compare, csrf_token, state_of
 from tests.annotation.helpers import judge, next_item, rated_run
 

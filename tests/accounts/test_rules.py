@@ -6,9 +6,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.accounts.models import Role
 from app.accounts.rules import RULES, Access, rule_for
 from app.config import ModelsFile, Settings
+from app.identity.models import Role
 from app.main import create_app
 from tests.accounts.conftest import Maker
 from tests.web.routes import app_routes

@@ -9,11 +9,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from app.accounts.models import Account, Invite, Role
-from app.accounts.secrets import verify_password
-from app.accounts.sessions import SESSION_COOKIE
 from app.config import Settings
 from app.db import utcnow
+from app.identity.models import Account, Invite, Role
+from app.identity.secrets import verify_password
+from app.identity.sessions import SESSION_COOKIE
 from tests.accounts.conftest import PASSWORD, Maker, add_account, csrf_token, sign_in, state_of
 
 

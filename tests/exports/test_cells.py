@@ -8,7 +8,7 @@ import io
 import httpx
 import pytest
 
-from app.exports.cells import neutralise
+from app.spreadsheet import neutralise
 
 PLAIN_FORMULAS = ["=1+1", "+SUM(1,2)", "-2 points", "@mallory", "\tx", "\rx", "=", "-"]
 PADDED_FORMULAS = [

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.exports.cells import neutralise
 from app.lens.runs.queries import AnalysedAnswer, analysed_answers
 from app.lens.shift import Shift
 from app.runs.models import Run
+from app.spreadsheet import neutralise
 
 BATCH = 200
 CSV_HEADER = [

@@ -9,10 +9,10 @@ from fastapi import HTTPException, Request, status
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.accounts.models import Account, ApiToken, Role
-from app.accounts.secrets import token_digest
-from app.accounts.sessions import SESSION_COOKIE, SessionSigner
 from app.db import utcnow
+from app.identity.models import Account, ApiToken, Role
+from app.identity.secrets import token_digest
+from app.identity.sessions import SESSION_COOKIE, SessionSigner
 
 MAX_TOKEN_CHARS = 200
 # A token's last use is written at most this often (not on every request).

@@ -1,0 +1,1 @@
+"""Who is calling: accounts, their sessions and API tokens (beneath every domain, which asks it)."""
