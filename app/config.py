@@ -281,6 +281,15 @@ class Settings(BaseSettings):
     run_concurrency: int = Field(default=8, ge=1, le=256)
     # Prompt sets: the most items one set may hold.
     max_set_items: int = Field(default=5000, ge=1)
+    # Several processes on one PostgreSQL: "auto" streams and stops generations across them
+    # through LISTEN/NOTIFY (app.generation.fanout); "off" keeps each process to itself.
+    fanout: Literal["auto", "off"] = "auto"
+    # Liveness: every process beats this often; one silent for stale_after_seconds is taken
+    # for dead, and its unfinished generations are marked interrupted.
+    heartbeat_seconds: float = Field(default=5.0, gt=0, le=300)
+    stale_after_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # How often a process re-reads the rows of generations it follows from another process.
+    follow_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
