@@ -37,8 +37,7 @@ async def _events(job: Job, config: FakeConfig, state: FakeState) -> AsyncIterat
         if job.kind == "chat":
             yield _sse(role_chunk(job))
         for index, piece in enumerate(pieces):
-            while config.hold_after_tokens is not None and index >= config.hold_after_tokens:
-                await state.config_event().wait()
+            await _held(state, index)
             _maybe_fail(job, config, index)
             await asyncio.sleep(config.token_delay)
             final = index == len(pieces) - 1
@@ -54,6 +53,12 @@ async def _events(job: Job, config: FakeConfig, state: FakeState) -> AsyncIterat
         # The client went away: normal for a streaming server, so no traceback.
         log.info("fake vLLM: stream %s cancelled by the client", job.response_id)
         raise
+
+
+async def _held(state: FakeState, index: int) -> None:
+    """Wait while the live config (not this request's copy) holds streams at this token."""
+    while (hold := state.config.hold_after_tokens) is not None and index >= hold:
+        await state.config_event().wait()
 
 
 def _maybe_fail(job: Job, config: FakeConfig, index: int) -> None:
