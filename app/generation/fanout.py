@@ -31,6 +31,10 @@ MAX_PAYLOAD_BYTES = 7900
 RECONNECT_SECONDS = 1.0
 
 
+# The address of every process at once (owner ids are hex, so no owner is called this).
+EVERYONE = "all"
+
+
 def channel_of(owner: str) -> str:
     """The NOTIFY channel of one app process."""
     return f"playground_{owner}"
@@ -74,7 +78,8 @@ class Fanout(Protocol):
         """Listen for this process's messages; on_message runs in the event loop."""
 
     def send(self, owner: str, message: Message) -> None:
-        """Queue a message for another process (sent in order, batched, without waiting)."""
+        """Queue a message for another process, or EVERYONE (sent in order, batched, without
+        waiting)."""
 
     async def close(self) -> None:
         """Stop listening and sending."""
@@ -150,9 +155,10 @@ class PostgresFanout:
                 async with await psycopg.AsyncConnection.connect(
                     self._conninfo, autocommit=True
                 ) as conn:
-                    await conn.execute(
-                        sql.SQL("LISTEN {}").format(sql.Identifier(channel_of(owner)))
-                    )
+                    for name in (owner, EVERYONE):
+                        await conn.execute(
+                            sql.SQL("LISTEN {}").format(sql.Identifier(channel_of(name)))
+                        )
                     self._listening.set()
                     first = False
                     async for notify in conn.notifies():

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.generation.fanout import Fanout, Message
+from app.generation.fanout import EVERYONE, Fanout, Message
 from app.generation.live import LiveGeneration
 from app.generation.records import Generation, GenerationStatus
 
@@ -67,6 +67,8 @@ class RemoteJobs:
         self._followers: dict[int, dict[str, int]] = {}
         self._publisher: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        # Messages of the layers above (e.g. "stop this batch run"), by their "op".
+        self._handlers: dict[str, Callable[[Message], None]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -116,6 +118,15 @@ class RemoteJobs:
             self._fanout.send(owner, {"op": "cancel", "ids": ids})
         return sum(len(ids) for ids in by_owner.values())
 
+    def handle(self, op: str, handler: Callable[[Message], None]) -> None:
+        """Run `handler` for every message with this "op" (a layer above's own control)."""
+        self._handlers[op] = handler
+
+    def broadcast(self, message: Message) -> None:
+        """Send a message to every process (this one included, when fan-out is on)."""
+        if self.enabled:
+            self._fanout.send(EVERYONE, message)
+
     def ended(self, generation_id: int) -> None:
         """The owner stored a generation's final row: tell its followers."""
         for follower in self._followers.pop(generation_id, {}):
@@ -124,6 +135,10 @@ class RemoteJobs:
     def on_message(self, message: Message) -> None:
         """Handle one message from another process (malformed ones are ignored)."""
         op, generation_id = message.get("op"), message.get("id")
+        handler = self._handlers.get(op) if isinstance(op, str) else None
+        if handler is not None:
+            handler(message)
+            return
         if op == "cancel":
             ids = message.get("ids")
             if isinstance(ids, list):
