@@ -123,9 +123,9 @@ class RemoteJobs:
         self._handlers[op] = handler
 
     def broadcast(self, message: Message) -> None:
-        """Send a message to every process (this one included, when fan-out is on)."""
+        """Send a message to every other process (the caller acts on it here itself)."""
         if self.enabled:
-            self._fanout.send(EVERYONE, message)
+            self._fanout.send(EVERYONE, {**message, "from": self._owner})
 
     def ended(self, generation_id: int) -> None:
         """The owner stored a generation's final row: tell its followers."""
@@ -137,7 +137,10 @@ class RemoteJobs:
         op, generation_id = message.get("op"), message.get("id")
         handler = self._handlers.get(op) if isinstance(op, str) else None
         if handler is not None:
-            handler(message)
+            # A broadcast comes back to its sender too; it has acted already (and may have
+            # acted again since: a retry relaunches the run it just stopped).
+            if message.get("from") != self._owner:
+                handler(message)
             return
         if op == "cancel":
             ids = message.get("ids")

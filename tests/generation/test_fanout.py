@@ -142,3 +142,18 @@ async def test_one_process_alone_follows_nothing_and_sends_nothing() -> None:
     assert not alone.enabled
     assert not alone.follow(1, 1, "B")
     assert alone.cancel_elsewhere([(1, "B")]) == 0
+
+
+async def test_a_broadcast_reaches_every_other_process_but_not_its_sender() -> None:
+    wire = Wire()
+    heard: dict[str, list[Message]] = {"A": [], "B": []}
+    jobs = {name: _jobs(wire.endpoint(), name, {}, [], []) for name in heard}
+    for name, job in jobs.items():
+        job.handle("stop-run", heard[name].append)
+        await job.start()
+    # The in-memory wire has no "everyone": deliver a broadcast to both, as LISTEN does.
+    everyone = [job.on_message for job in jobs.values()]
+    wire.handlers["all"] = lambda message: [deliver(message) for deliver in everyone]
+    jobs["A"].broadcast({"op": "stop-run", "run": 4})
+    await _until(lambda: heard["B"])
+    assert heard == {"A": [], "B": [{"op": "stop-run", "run": 4, "from": "A"}]}
