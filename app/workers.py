@@ -23,8 +23,11 @@ from app.config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
-# A worker that dies sooner than this after its start is not replaced (it would die again).
-QUICK_DEATH_SECONDS = 10.0
+# uvicorn's exit code when the app's startup failed: such a worker is not replaced.
+STARTUP_FAILURE = 3
+# Nor are workers dying more than this often per worker within the window (a crash loop).
+CRASHES_PER_WORKER = 3
+CRASH_WINDOW_SECONDS = 60.0
 
 
 def check_workers(settings: Settings, workers: int) -> None:
@@ -67,6 +70,8 @@ def serve_workers(app: Any, host: str, port: int, workers: int, log_level: str) 
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 uvicorn.Server(uvicorn.Config(app, log_level=log_level)).run(sockets=[sock])
                 code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
@@ -84,6 +89,7 @@ def serve_workers(app: Any, host: str, port: int, workers: int, log_level: str) 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     failed = False
+    deaths: list[float] = []
     while children:
         try:
             pid, status = os.wait()
@@ -93,8 +99,11 @@ def serve_workers(app: Any, host: str, port: int, workers: int, log_level: str) 
         if stopping or started is None:
             continue
         code = os.waitstatus_to_exitcode(status)
-        if time.monotonic() - started < QUICK_DEATH_SECONDS:
-            print(f"playground: worker {pid} failed at start ({code}); stopping", file=sys.stderr)
+        now = time.monotonic()
+        deaths = [t for t in deaths if now - t < CRASH_WINDOW_SECONDS] + [now]
+        if code == STARTUP_FAILURE or len(deaths) > workers * CRASHES_PER_WORKER:
+            # It would only fail again (no database, a broken config): give up clearly.
+            print(f"playground: worker {pid} failed ({code}); stopping", file=sys.stderr)
             failed = True
             stop(signal.SIGTERM, None)
         else:

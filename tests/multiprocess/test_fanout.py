@@ -5,6 +5,10 @@ stream ends with the answer interrupted. Timing is held at the fake model server
 from __future__ import annotations
 
 import html
+import os
+import signal
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -125,3 +129,35 @@ def test_two_workers_on_one_port_serve_one_app(cluster: Cluster) -> None:
     for generation in stored["generations"]:
         assert generation["status"] == "done", generation["error"]
         assert _text_of(events, generation["slot"]) == generation["text"]
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is `pid`."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_a_killed_worker_is_replaced(cluster: Cluster) -> None:
+    app = cluster.start("--workers", "2")
+    workers = _children(app.process.pid)
+    assert len(workers) == 2
+    killed = workers.pop()
+    os.kill(killed, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while not (len(now := _children(app.process.pid)) == 2 and killed not in now):
+        assert time.monotonic() < deadline, f"no worker replaced {killed}: {now}"
+        time.sleep(0.05)
+    assert app.process.poll() is None
+    client, headers = browser(app)
+    conversation = start_comparison(client, headers, app)
+    turn = _turn(client, app, conversation)
+    with client.stream("GET", f"{app.url}/turns/{turn['id']}/events") as stream:
+        read_events(stream.iter_lines(), _turn_done)
+    assert {g["status"] for g in _turn(client, app, conversation)["generations"]} == {"done"}
