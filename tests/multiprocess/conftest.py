@@ -65,6 +65,8 @@ class Cluster:
     tmp: Path
     fakes: list[FakeServer]
     processes: list[AppProcess] = field(default_factory=list)
+    # Settings for every process started from now on (over the test defaults above).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of an app process."""
@@ -76,6 +78,7 @@ class Cluster:
             PLAYGROUND_STREAM_FLUSH_SECONDS="0.01",
             **LIVENESS_ENV,
         )
+        env.update(self.extra_env)
         env.update(extra)
         return env
 
