@@ -25,10 +25,12 @@ def _serve(args: argparse.Namespace) -> int:
     from app.generation.launcher import LaunchError, LaunchSettings, LocalServers
     from app.generation.prompts import urial_format
     from app.main import create_app
+    from app.workers import check_workers, serve_workers
 
     settings = load_settings()
     # Served beyond this machine without PLAYGROUND_AUTH: team mode (sign-in), never open.
     settings = settings.model_copy(update={"auth": settings.resolved_auth(args.host)})
+    check_workers(settings, args.workers)
     urial_format(settings.urial_file)  # a broken format file fails here, not on a prompt
     launch = LaunchSettings(vllm_python=_vllm_python(settings), log_dir=settings.data_dir / "logs")
     choice = _choose_models(args.models, settings, launch.vllm_python)
@@ -39,9 +41,12 @@ def _serve(args: argparse.Namespace) -> int:
         models = servers.start(choice.models)
         servers.watch(lambda message: _say(f"WARNING: {message}"))
         app = create_app(settings, models, local_servers=servers, notice=choice.notice)
-        _say(f"Playground on http://{args.host}:{args.port}")
+        workers = f" ({args.workers} workers)" if args.workers > 1 else ""
+        _say(f"Playground on http://{args.host}:{args.port}{workers}")
         for model in models.models:
             _say(f"  {model.name:<28} {model.kind.value:<5} {model.url}  ({model.model})")
+        if args.workers > 1:
+            return serve_workers(app, args.host, args.port, args.workers, args.log_level)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     except LaunchError as exc:
         _say(f"playground: could not start a model server: {exc}")
@@ -163,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="app processes on the port (more than 1 needs PostgreSQL: DATABASE_URL)",
+    )
     serve.set_defaults(handler=_serve)
 
     db = commands.add_parser("db", help="database maintenance")

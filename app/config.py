@@ -291,6 +291,15 @@ class Settings(BaseSettings):
     # Team mode: how long a sign-in lasts, and how long an invite link stays valid.
     session_hours: int = Field(default=14 * 24, ge=1, le=366 * 24)
     invite_hours: int = Field(default=72, ge=1, le=90 * 24)
+    # Several processes on one PostgreSQL: "auto" streams and stops generations across them
+    # through LISTEN/NOTIFY (app.generation.fanout); "off" keeps each process to itself.
+    fanout: Literal["auto", "off"] = "auto"
+    # Liveness: every process beats this often; one silent for stale_after_seconds is taken
+    # for dead, and its unfinished generations are marked interrupted.
+    heartbeat_seconds: float = Field(default=5.0, gt=0, le=300)
+    stale_after_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # How often a process re-reads the rows of generations it follows from another process.
+    follow_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

@@ -34,6 +34,7 @@ from app.forgetting import pages as forgetting_pages
 from app.forgetting import scoring as forgetting_scoring
 from app.generation.client import ModelClient
 from app.generation.contract import GenerationRequest
+from app.generation.fanout import fanout_for
 from app.generation.launcher import LocalServers
 from app.generation.liveness import Heartbeat, new_owner_id
 from app.generation.lora_gate import LoraGates
@@ -106,7 +107,12 @@ def create_app(
         sessions = create_sessionmaker(engine)
         # Only generations whose process stopped beating are interrupted: another replica's
         # running generations are left alone.
-        heartbeat = Heartbeat(sessions, new_owner_id())
+        heartbeat = Heartbeat(
+            sessions,
+            new_owner_id(),
+            interval=settings.heartbeat_seconds,
+            stale_after=settings.stale_after_seconds,
+        )
         interrupted = await heartbeat.start()
         if interrupted:
             log.warning("marked %d unfinished generations as interrupted", interrupted)
@@ -123,7 +129,10 @@ def create_app(
             sessions,
             LoraGates(lambda request: needs_lora_gate(app, request)),
             owner=heartbeat.owner,
+            fanout=fanout_for(url, settings.fanout == "auto"),
+            poll_seconds=settings.follow_poll_seconds,
         )
+        await runner.remote.start()
         app.state.playground = AppState(
             settings=settings,
             models=models,

@@ -11,6 +11,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 ROOT = Path(__file__).resolve().parent.parent
+# The advisory lock that serialises migrations on PostgreSQL (any constant the app owns).
+MIGRATION_LOCK = 0x706C6179  # "play"
 
 
 def alembic_config() -> Config:
@@ -43,6 +45,10 @@ async def run_migration(engine: AsyncEngine, migrate: Callable[[Connection], Non
         if sqlite:
             await _pragma(connection, "PRAGMA foreign_keys=OFF")
         try:
+            if connection.dialect.name == "postgresql":
+                # Replicas and workers start together: one migrates, the others wait here and
+                # then find the schema at head (two at once would both create the tables).
+                await connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             await connection.run_sync(migrate)
             await connection.commit()
         finally:

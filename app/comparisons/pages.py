@@ -280,15 +280,17 @@ async def _turn_event_stream(
             async with state.sessions() as session:
                 # Status and text only (not the token JSON), for every such column at once.
                 stored = await session.execute(
-                    select(Generation.id, Generation.status, Generation.text).where(
-                        Generation.id.in_(gone)
-                    )
+                    select(
+                        Generation.id, Generation.status, Generation.text, Generation.owner
+                    ).where(Generation.id.in_(gone))
                 )
-                finished = [
-                    (gone[gid], text)
-                    for gid, status, text in stored.tuples()
-                    if GenerationStatus(status).finished
-                ]
+                finished = []
+                for gid, status, text, owner in stored.tuples():
+                    if GenerationStatus(status).finished:
+                        finished.append((gone[gid], text))
+                    else:
+                        # Running in another process: mirror its text through the fan-out.
+                        state.runner.follow(gid, turn_id, owner)
             for side, text in finished:
                 # Tokens that arrived during the last coalescing pause still go out as text, so
                 # the deltas of a live stream always add up to the stored answer.

@@ -156,8 +156,13 @@ class ComparisonService:
     def stop(
         self, conversation: Conversation, turn: Turn, slots: Sequence[str] | None = None
     ) -> int:
-        """Cancel whatever is still generating in a turn's columns (all, or these)."""
-        return self.runner.cancel(g.id for g in current_generations(conversation, turn, slots))
+        """Cancel whatever is still generating in a turn's columns (all, or these), in
+        whichever process runs it; each keeps its partial text."""
+        return self.runner.stop(
+            (g.id, g.owner)
+            for g in current_generations(conversation, turn, slots)
+            if not g.finished
+        )
 
     async def get_conversation(self, conversation_id: str) -> Conversation:
         """A conversation with its turns, generations and judgements loaded."""

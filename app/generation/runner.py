@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
@@ -17,60 +16,13 @@ from app.db import utcnow
 from app.generation.client import Finished, ModelClient, TextDelta
 from app.generation.contract import GenerationRequest
 from app.generation.errors import ModelServerError
+from app.generation.fanout import Fanout, LocalFanout
+from app.generation.live import LiveGeneration, Signal
 from app.generation.lora_gate import LoraGates
 from app.generation.records import Generation, GenerationStatus
+from app.generation.remote import RemoteJobs
 
 log = logging.getLogger(__name__)
-
-
-class Signal:
-    """Wakes every waiter each time it fires (a broadcast, unlike asyncio.Event)."""
-
-    def __init__(self) -> None:
-        self._future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def fire(self) -> None:
-        """Wake all current waiters."""
-        if not self._future.done():
-            self._future.set_result(None)
-        self._future = asyncio.get_running_loop().create_future()
-
-    async def wait(self, max_wait: float) -> None:
-        """Return when fired or after max_wait seconds, whichever is first."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._future), max_wait)
-
-
-@dataclass
-class LiveGeneration:
-    """A generation in progress: the text so far, visible to every subscriber."""
-
-    generation_id: int
-    # What the generation belongs to (a turn, later a run): subscribers wait on a group.
-    group: int
-    finished: bool = False
-    task: asyncio.Task[None] | None = field(default=None, repr=False)
-    # Deltas are appended, and joined only when someone reads the text: `text += delta` per
-    # token copied the whole answer every time.
-    _parts: list[str] = field(default_factory=list, repr=False)
-    _length: int = 0
-
-    @property
-    def text(self) -> str:
-        """Everything generated so far."""
-        if len(self._parts) > 1:
-            self._parts[:] = ["".join(self._parts)]
-        return self._parts[0] if self._parts else ""
-
-    @property
-    def length(self) -> int:
-        """len(text), without joining."""
-        return self._length
-
-    def append(self, delta: str) -> None:
-        """Add newly generated text."""
-        self._parts.append(delta)
-        self._length += len(delta)
 
 
 @dataclass
@@ -92,7 +44,8 @@ WAKE_INTERVAL_SECONDS = 0.02
 
 
 class GenerationRunner:
-    """Owns every running generation task in this process."""
+    """Owns every running generation task in this process, and follows and stops those that
+    run in other processes (app.generation.remote)."""
 
     def __init__(
         self,
@@ -101,6 +54,8 @@ class GenerationRunner:
         lora_gates: LoraGates | None = None,
         wake_interval: float = WAKE_INTERVAL_SECONDS,
         owner: str | None = None,
+        fanout: Fanout | None = None,
+        poll_seconds: float | None = None,
     ) -> None:
         # This process's id in app_instances, stamped on every generation it runs.
         self.owner = owner
@@ -113,6 +68,16 @@ class GenerationRunner:
         # Per group: when subscribers were last woken, and a wake-up already scheduled.
         self._last_wake: dict[int, float] = {}
         self._pending_wake: dict[int, asyncio.TimerHandle] = {}
+        poll = {} if poll_seconds is None else {"poll_seconds": poll_seconds}
+        self.remote = RemoteJobs(
+            fanout or LocalFanout(),
+            owner,
+            sessions,
+            live_of=self._live.get,
+            cancel=self.cancel,
+            changed=self._remote_changed,
+            **poll,
+        )
 
     def start(self, generation_id: int, group: int, request: GenerationRequest) -> None:
         """Start a job; its row must already be committed with status pending."""
@@ -124,8 +89,20 @@ class GenerationRunner:
         )
 
     def snapshot(self, generation_id: int) -> LiveGeneration | None:
-        """The live state of a running generation, or None once it is stored and gone."""
-        return self._live.get(generation_id)
+        """The live state of a generation running here or followed from elsewhere, or None
+        once it is stored and gone."""
+        return self._live.get(generation_id) or self.remote.mirrors.get(generation_id)
+
+    def follow(self, generation_id: int, group: int, owner: str | None) -> bool:
+        """Mirror a generation that another process runs, so that snapshot() shows its text
+        and the group's waiters wake as it grows; False when that cannot be done."""
+        if owner is None or owner == self.owner:
+            return False
+        self._group_signals.setdefault(group, Signal())
+        followed = self.remote.follow(generation_id, group, owner)
+        if not followed:
+            self._release(group)
+        return followed
 
     async def wait_for_change(self, group: int, max_wait: float) -> None:
         """Wait until any job of a group makes progress (or max_wait seconds pass)."""
@@ -145,6 +122,15 @@ class GenerationRunner:
                 live.task.cancel()
                 stopped += 1
         return stopped
+
+    def stop(self, jobs: Iterable[tuple[int, str | None]]) -> int:
+        """Stop these generations (id, owner) wherever they run; returns how many were
+        stopped here or asked to stop in their own process."""
+        jobs = list(jobs)
+        here = self.cancel(generation_id for generation_id, _ in jobs)
+        return here + self.remote.cancel_elsewhere(
+            (gid, owner) for gid, owner in jobs if gid not in self._live
+        )
 
     def cancel_group(self, group: int) -> int:
         """Stop every running job of a group; returns how many were stopped."""
@@ -167,6 +153,7 @@ class GenerationRunner:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+        await self.remote.close()
 
     async def _run(self, live: LiveGeneration, request: GenerationRequest) -> None:
         """Generate, then store the outcome whatever happened; never loses partial text."""
@@ -243,13 +230,26 @@ class GenerationRunner:
         finally:
             live.finished = True
             self._live.pop(live.generation_id, None)
+            self.remote.ended(live.generation_id)
             self._fire(live.group)
-            if not any(other.group == live.group for other in self._live.values()):
-                self._group_signals.pop(live.group, None)
-                self._last_wake.pop(live.group, None)
-                handle = self._pending_wake.pop(live.group, None)
-                if handle is not None:
-                    handle.cancel()
+            self._release(live.group)
+
+    def _remote_changed(self, group: int) -> None:
+        """A followed generation grew or ended: wake the group's waiters."""
+        self._fire(group)
+        self._release(group)
+
+    def _release(self, group: int) -> None:
+        """Forget a group's signal once nothing of it runs here or is followed from here."""
+        if any(g.group == group for g in self._live.values()) or any(
+            g.group == group for g in self.remote.mirrors.values()
+        ):
+            return
+        self._group_signals.pop(group, None)
+        self._last_wake.pop(group, None)
+        handle = self._pending_wake.pop(group, None)
+        if handle is not None:
+            handle.cancel()
 
     def _progress(self, group: int) -> None:
         """New text in a group: wake its subscribers now, or once at the end of the interval."""

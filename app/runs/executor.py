@@ -14,7 +14,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
@@ -27,6 +27,7 @@ from app.generation.prompts import BaseFormat
 from app.generation.records import Generation, GenerationStatus
 from app.generation.runner import GenerationRunner
 from app.runs.models import Run, RunItem, RunStatus
+from app.runs.queries import runs_to_resume
 
 log = logging.getLogger(__name__)
 # Answers in these states are asked again when a run (re)starts; errors wait for a retry.
@@ -37,6 +38,8 @@ REDO = {
     GenerationStatus.INTERRUPTED,
 }
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
+# The fan-out message that stops a run's driver in whichever process runs it.
+STOP_RUN = "stop-run"
 
 
 def run_group(run_id: int) -> int:
@@ -81,11 +84,16 @@ class RunExecutor:
         self._settings = settings
         self._drivers: dict[int, asyncio.Task[None]] = {}
         self._limits: dict[str, asyncio.Semaphore] = {}
+        # Pause and cancel reach the process driving a run, wherever they were asked.
+        self._stopping: set[asyncio.Task[None]] = set()
+        runner.remote.handle(STOP_RUN, self._on_stop_message)
 
     async def resume_all(self) -> list[int]:
-        """Start a driver for every run left queued or running (after a restart)."""
+        """Start a driver for every run left queued or running (after a restart), except the
+        runs another live process is driving (its answers in flight are its own: the start's
+        sweep has already interrupted those of dead processes)."""
         async with self._sessions() as session:
-            ids = list(await session.scalars(select(Run.id).where(Run.status.in_(ACTIVE))))
+            ids = list(await session.scalars(runs_to_resume(self._runner.owner)))
         for run_id in ids:
             self.launch(run_id)
         return ids
@@ -117,6 +125,18 @@ class RunExecutor:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def stop_everywhere(self, run_id: int) -> None:
+        """Stop the run's driver here, and ask every other process to stop theirs."""
+        await self.stop(run_id)
+        self._runner.remote.broadcast({"op": STOP_RUN, "run": run_id})
+
+    def _on_stop_message(self, message: dict[str, object]) -> None:
+        run_id = message.get("run")
+        if isinstance(run_id, int) and self.active(run_id):
+            task = asyncio.create_task(self.stop(run_id), name=f"stop-run-{run_id}")
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
 
     async def shutdown(self) -> None:
         """Stop every driver (their runs stay running in the DB, to resume on next start)."""

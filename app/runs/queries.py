@@ -21,6 +21,21 @@ FAILED = (GenerationStatus.ERROR,)
 RESULT_STATUSES = ("all", "done", "failed", "pending")
 
 
+def runs_to_resume(owner: str | None) -> Select[tuple[int]]:
+    """Runs left queued or running that no other live process drives: none of their answers
+    is in flight in another process (a start's sweep has interrupted those of dead ones)."""
+    driven_elsewhere = (
+        select(RunItem.run_id)
+        .join(Generation, Generation.run_item_id == RunItem.id)
+        .where(Generation.status.in_((GenerationStatus.PENDING, GenerationStatus.RUNNING)))
+        .where(Generation.owner.is_not(None))
+    )
+    if owner is not None:
+        driven_elsewhere = driven_elsewhere.where(Generation.owner != owner)
+    active = (RunStatus.QUEUED, RunStatus.RUNNING)
+    return select(Run.id).where(Run.status.in_(active), Run.id.not_in(driven_elsewhere))
+
+
 def latest_ids(run_id: int) -> Select[tuple[int]]:
     """The id of the latest attempt of every (item, model) answer of a run."""
     return (

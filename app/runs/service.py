@@ -75,7 +75,7 @@ class RunService:
         run = await self.get(run_id)
         if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
             raise Conflict(f"only a queued or running run can be paused (this one is {run.status})")
-        await self.executor.stop(run_id)
+        await self.executor.stop_everywhere(run_id)
         return await self._set_status(run, RunStatus.PAUSED)
 
     async def resume(self, run_id: int) -> Run:
@@ -92,7 +92,7 @@ class RunService:
         run = await self.get(run_id)
         if run.status in (RunStatus.CANCELLED, RunStatus.DONE):
             raise Conflict(f"the run is already {run.status}")
-        await self.executor.stop(run_id)
+        await self.executor.stop_everywhere(run_id)
         run.finished_at = utcnow()
         return await self._set_status(run, RunStatus.CANCELLED)
 
@@ -103,7 +103,7 @@ class RunService:
             raise Conflict("the run was cancelled: start a new run instead")
         if run.status in (RunStatus.QUEUED, RunStatus.RUNNING) and self.executor.active(run_id):
             raise Conflict("wait until the run has finished (or pause it) before retrying")
-        await self.executor.stop(run_id)
+        await self.executor.stop_everywhere(run_id)
         run = await self._set_status(run, RunStatus.RUNNING)
         self.executor.launch(run_id, retry_failed=True)
         return run

@@ -75,6 +75,7 @@ async def _post_config(request: Request) -> JSONResponse:
         assign_config(config, changes)
     except ValidationError as exc:
         raise FakeAPIError(400, str(exc)) from exc
+    request_state(request).fire_config_changed()
     return JSONResponse(config.model_dump())
 
 

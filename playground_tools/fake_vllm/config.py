@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -30,6 +31,9 @@ class FakeConfig(BaseModel):
     fail_status: int | None = Field(default=None, ge=400, le=599)
     fail_after_tokens: int | None = Field(default=None, ge=0)
     inject_text: str | None = None
+    # Hold every stream before this many tokens (0: before the first) until the config is
+    # changed again (e.g. set back to null): a test decides when the rest may flow.
+    hold_after_tokens: int | None = Field(default=None, ge=0)
     answer_words: int = Field(default=24, ge=0)
     max_model_len: int = Field(default=2048, ge=1)
     # The tokenizer's name: servers with different ones give the same text different ids.
@@ -57,6 +61,21 @@ class FakeState:
     # Streams being served now, and the most served at once since the last reset.
     in_flight: int = 0
     max_in_flight: int = 0
+    # Fired (then replaced) whenever POST /fake/config changes the config: held streams look
+    # again. Made in the server's event loop on first use.
+    config_changed: asyncio.Event | None = None
+
+    def config_event(self) -> asyncio.Event:
+        """The event the next config change fires."""
+        if self.config_changed is None:
+            self.config_changed = asyncio.Event()
+        return self.config_changed
+
+    def fire_config_changed(self) -> None:
+        """Wake the streams held by hold_after_tokens (call in the server's event loop)."""
+        if self.config_changed is not None:
+            self.config_changed.set()
+        self.config_changed = asyncio.Event()
 
     def __post_init__(self) -> None:
         """Remember the starting config so reset() can return to it."""

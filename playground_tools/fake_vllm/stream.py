@@ -28,8 +28,8 @@ def _sse(payload: JSONObject) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
-async def _events(job: Job, config: FakeConfig) -> AsyncIterator[str]:
-    """vLLM's SSE sequence for one job, paced by the configured delays."""
+async def _events(job: Job, config: FakeConfig, state: FakeState) -> AsyncIterator[str]:
+    """vLLM's SSE sequence for one job, paced by the configured delays (and held)."""
     pieces = job.generation.pieces
     emitted = 0
     try:
@@ -37,6 +37,7 @@ async def _events(job: Job, config: FakeConfig) -> AsyncIterator[str]:
         if job.kind == "chat":
             yield _sse(role_chunk(job))
         for index, piece in enumerate(pieces):
+            await _held(state, index)
             _maybe_fail(job, config, index)
             await asyncio.sleep(config.token_delay)
             final = index == len(pieces) - 1
@@ -52,6 +53,12 @@ async def _events(job: Job, config: FakeConfig) -> AsyncIterator[str]:
         # The client went away: normal for a streaming server, so no traceback.
         log.info("fake vLLM: stream %s cancelled by the client", job.response_id)
         raise
+
+
+async def _held(state: FakeState, index: int) -> None:
+    """Wait while the live config (not this request's copy) holds streams at this token."""
+    while (hold := state.config.hold_after_tokens) is not None and index >= hold:
+        await state.config_event().wait()
 
 
 def _maybe_fail(job: Job, config: FakeConfig, index: int) -> None:
@@ -79,7 +86,7 @@ async def _counted(events: AsyncIterator[str], state: FakeState) -> AsyncIterato
 async def respond(job: Job, config: FakeConfig, state: FakeState) -> Response:
     """Answer a job as an SSE stream or as one JSON body."""
     if job.stream:
-        events = _counted(_events(job, config), state)
+        events = _counted(_events(job, config, state), state)
         return StreamingResponse(events, media_type="text/event-stream")
     fail_after = config.fail_after_tokens
     if fail_after is not None and len(job.generation.pieces) > fail_after:
