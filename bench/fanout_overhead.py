@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app_overhead import cpu_seconds  # noqa: E402
+
 from playground_tools.fake_vllm import FakeConfig, FakeServer  # noqa: E402
 from tests.conftest import postgres_database, postgres_server_url  # noqa: E402
 from tests.multiprocess.conftest import CSRF_META, Cluster  # noqa: E402

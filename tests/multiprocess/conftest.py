@@ -175,7 +175,7 @@ def read_events(lines: Iterator[str], until: Callable[[list[SSEEvent]], bool]) -
                 if until(events):
                     return events
             name, event_id = "message", None
-    data: list[str] = []
+            data = []
             continue
         if line.startswith(":"):
             continue
