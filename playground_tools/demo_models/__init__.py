@@ -34,10 +34,11 @@ PEFT saving, merging), checks (--check samples and verdicts) and build (the buil
 
 from .build import DESCRIPTION, build_demo_pair, main
 from .checks import CHECK_PROMPTS, check
-from .data import data_hash, is_current, load_conversations, load_corpus
+from .data import data_hash, is_current, load_conversations, load_corpus, load_narrow
 from .settings import (
     ADAPTER,
     ADAPTER_DIR,
+    ADAPTER_DIRS,
     BASE_DIR,
     BOS,
     CHAT_DIR,
@@ -53,6 +54,11 @@ from .settings import (
     MARKER,
     MODEL_DIRS,
     MODEL_SHAPE,
+    NARROW,
+    NARROW_ADAPTER,
+    NARROW_ADAPTER_DIR,
+    NARROW_DIR,
+    NARROW_FILE,
     PAD,
     PRETRAIN,
     ROLE_TOKENS,
@@ -68,6 +74,7 @@ from .settings import (
 __all__ = [
     "ADAPTER",
     "ADAPTER_DIR",
+    "ADAPTER_DIRS",
     "BASE_DIR",
     "BOS",
     "CHAT_DIR",
@@ -85,6 +92,11 @@ __all__ = [
     "MARKER",
     "MODEL_DIRS",
     "MODEL_SHAPE",
+    "NARROW",
+    "NARROW_ADAPTER",
+    "NARROW_ADAPTER_DIR",
+    "NARROW_DIR",
+    "NARROW_FILE",
     "PAD",
     "PRETRAIN",
     "ROLE_TOKENS",
@@ -100,6 +112,7 @@ __all__ = [
     "is_current",
     "load_conversations",
     "load_corpus",
+    "load_narrow",
     "log",
     "main",
 ]
