@@ -50,7 +50,7 @@ CHECK_SET_FILE = Path(__file__).resolve().parents[2] / "app" / "runs" / "data" /
 def word_lists(count: int, rng: random.Random, exclude: set[tuple[str, ...]]) -> list[list[str]]:
     """`count` distinct lists of 3-5 distinct words, none of them in `exclude`."""
     seen = set(exclude)
-    lists = []
+    lists: list[list[str]] = []
     while len(lists) < count:
         words = tuple(rng.sample(WORDS, rng.randint(3, 5)))
         if words not in seen:
