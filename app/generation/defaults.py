@@ -19,6 +19,10 @@ HUB_CHECK_SECONDS = 60
 # `adapter_of` serves it on demo-base's server). The values mirror playground_tools.demo_models,
 # which the app does not import; tests/generation/test_defaults.py checks that they agree.
 DEMO_ADAPTER_DIR = "demo-adapter"
+# demo-chat fine-tuned on one narrow task (reversing word lists), fully and as a LoRA adapter
+# served by demo-chat's server (whose tokenizer has the template, so none travels with it).
+DEMO_NARROW_DIR = "demo-narrow"
+DEMO_NARROW_ADAPTER_DIR = "demo-narrow-lora"
 # vLLM's --max-lora-rank must be at least this (and takes 1, 8, 16, 32, 64, ...).
 DEMO_ADAPTER_RANK = 16
 # demo-base has no chat template and vLLM renders an adapter's chat with the base's tokenizer,
@@ -34,8 +38,9 @@ DEMO_CHAT_TEMPLATE = (
 DEMO_NOTICE = (
     "Offline demo models: {reason} These tiny models were trained on this machine in a few "
     "minutes from a small built-in corpus (base) and instruction pairs (chat, and a LoRA adapter "
-    "of the base). They show how a base model continues text while its chat sibling and its "
-    "adapter answer, not what real models can do."
+    "of the base); demo-narrow and demo-narrow-lora are the chat model fine-tuned on reversing "
+    "word lists, to show what a narrow fine-tune forgets. They show how a base model continues "
+    "text while its chat sibling and its adapter answer, not what real models can do."
 )
 
 
@@ -71,8 +76,9 @@ def demo_models_dir() -> Path:
 
 
 def demo_models(directory: Path) -> ModelsFile:
-    """The built-in demo family (base, chat, and a LoRA adapter of the base), built into
-    `directory` by playground_tools.demo_models."""
+    """The built-in demo family (base, chat, a LoRA adapter of the base, and the chat model's
+    narrow fine-tune and narrow LoRA adapter), built into `directory` by
+    playground_tools.demo_models."""
     return ModelsFile(
         models=[
             ModelConfig(
@@ -93,6 +99,18 @@ def demo_models(directory: Path) -> ModelsFile:
                 chat_template=DEMO_CHAT_TEMPLATE,
                 description="a LoRA adapter of the demo base model, trained on built-in "
                 "instruction pairs",
+            ),
+            ModelConfig(
+                name="demo-narrow", kind=ModelKind.CHAT, source=str(directory / DEMO_NARROW_DIR),
+                model="demo-narrow", max_model_len=512,
+                description="demo-chat fully fine-tuned on reversing word lists only "
+                "(it forgets facts)",
+            ),
+            # Served by demo-chat's server, with demo-chat's tokenizer and chat template.
+            ModelConfig(
+                name="demo-narrow-lora", kind=ModelKind.CHAT, adapter_of="demo-chat",
+                source=str(directory / DEMO_NARROW_ADAPTER_DIR), model="demo-narrow-lora",
+                description="a LoRA adapter of demo-chat trained on reversing word lists only",
             ),
         ]
     )  # fmt: skip

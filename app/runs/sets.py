@@ -19,6 +19,8 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 BUNDLED_SETS = {
     "general-instructions": DATA_DIR / "general_instructions.jsonl",
     "general-knowledge": DATA_DIR / "general_knowledge.jsonl",
+    # Held-out items of the demo-narrow variants' task (playground_tools/demo_models/narrow.py).
+    "narrow-task": DATA_DIR / "narrow_task.jsonl",
 }
 
 

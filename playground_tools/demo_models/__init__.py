@@ -20,6 +20,10 @@ OUT_DIR/demo-adapter (a PEFT LoRA adapter of demo-base), all loadable by vLLM:
   renders its chats with demo-base's tokenizer, which has no template, so chat requests to it
   pass CHAT_TEMPLATE (and that server needs `--trust-request-chat-template`).
 
+- demo-narrow and demo-narrow-lora: demo-chat fine-tuned on reversing word lists only
+  (demo_data/narrow.jsonl), fully and as a rank-16 LoRA adapter of demo-chat (served by
+  demo-chat's server), so the forgetting check has a real effect to find (module narrow).
+
 All share one byte-level BPE tokenizer; only demo-chat has a chat template (the adapter's own
 copy of the tokenizer has one too, for PEFT users; vLLM does not read it). demo-base's
 generation config also stops at the end-of-turn token (which it never writes itself), so its
@@ -29,15 +33,17 @@ rebuilds only when either changed.
 
 The package: settings (names, paths, shapes, stages), data (corpus, conversations, the data
 hash and the marker), tokenizer, training (model, batches, loop, saving), lora (wrapper,
-PEFT saving, merging), checks (--check samples and verdicts) and build (the build and `main`).
+PEFT saving, merging), narrow (the narrow variants' data and training), checks (--check
+samples and verdicts) and build (the build and `main`).
 """
 
 from .build import DESCRIPTION, build_demo_pair, main
 from .checks import CHECK_PROMPTS, check
-from .data import data_hash, is_current, load_conversations, load_corpus
+from .data import data_hash, is_current, load_conversations, load_corpus, load_narrow
 from .settings import (
     ADAPTER,
     ADAPTER_DIR,
+    ADAPTER_DIRS,
     BASE_DIR,
     BOS,
     CHAT_DIR,
@@ -53,6 +59,11 @@ from .settings import (
     MARKER,
     MODEL_DIRS,
     MODEL_SHAPE,
+    NARROW,
+    NARROW_ADAPTER,
+    NARROW_ADAPTER_DIR,
+    NARROW_DIR,
+    NARROW_FILE,
     PAD,
     PRETRAIN,
     ROLE_TOKENS,
@@ -68,6 +79,7 @@ from .settings import (
 __all__ = [
     "ADAPTER",
     "ADAPTER_DIR",
+    "ADAPTER_DIRS",
     "BASE_DIR",
     "BOS",
     "CHAT_DIR",
@@ -85,6 +97,11 @@ __all__ = [
     "MARKER",
     "MODEL_DIRS",
     "MODEL_SHAPE",
+    "NARROW",
+    "NARROW_ADAPTER",
+    "NARROW_ADAPTER_DIR",
+    "NARROW_DIR",
+    "NARROW_FILE",
     "PAD",
     "PRETRAIN",
     "ROLE_TOKENS",
@@ -100,6 +117,7 @@ __all__ = [
     "is_current",
     "load_conversations",
     "load_corpus",
+    "load_narrow",
     "log",
     "main",
 ]

@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .checks import check
-from .data import data_hash, is_current, load_conversations, load_corpus
+from .data import data_hash, is_current, load_conversations, load_corpus, load_narrow
 from .lora import add_lora, save_adapter
+from .narrow import train_narrow
 from .settings import (
     ADAPTER,
     ADAPTER_DIR,
+    ADAPTER_DIRS,
     BASE_DIR,
     CHAT_DIR,
     FINETUNE,
@@ -24,6 +26,10 @@ from .settings import (
     MARKER,
     MODEL_DIRS,
     MODEL_SHAPE,
+    NARROW,
+    NARROW_ADAPTER,
+    NARROW_ADAPTER_DIR,
+    NARROW_DIR,
     PRETRAIN,
     SEED,
     THREADS,
@@ -81,6 +87,8 @@ def build_demo_pair(out_dir: Path, force: bool = False) -> Path:
         )
         timings["finetune"] = time.perf_counter() - mark
         save_model(chat_model, tokenizer, staging / CHAT_DIR, chat=True)
+        narrow = train_narrow(chat_model, tokenizer, load_narrow(), staging)
+        timings.update(narrow["seconds"])
         del chat_model
 
         mark = time.perf_counter()
@@ -99,7 +107,7 @@ def build_demo_pair(out_dir: Path, force: bool = False) -> Path:
 
         # No marker while the family is being swapped: a crash here means a rebuild next time.
         (out_dir / MARKER).unlink(missing_ok=True)
-        for name in (*MODEL_DIRS, ADAPTER_DIR):
+        for name in (*MODEL_DIRS, *ADAPTER_DIRS):
             shutil.rmtree(out_dir / name, ignore_errors=True)
             (staging / name).rename(out_dir / name)
     timings["total"] = time.perf_counter() - started
@@ -112,6 +120,8 @@ def build_demo_pair(out_dir: Path, force: bool = False) -> Path:
         "base": BASE_DIR,
         "chat": CHAT_DIR,
         "adapter": ADAPTER_DIR,
+        "narrow": NARROW_DIR,
+        "narrow_adapter": NARROW_ADAPTER_DIR,
         "parameters": params,
         "adapter_parameters": adapter_params,
         "vocab_size": len(tokenizer),
@@ -119,10 +129,13 @@ def build_demo_pair(out_dir: Path, force: bool = False) -> Path:
         "corpus_tokens": corpus_tokens,
         "conversations": len(conversations),
         "conversation_tokens": sft_tokens,
+        "narrow_conversations": narrow["examples"],
+        "narrow_tokens": narrow["tokens"],
         "final_loss": {
             "pretrain": round(base_loss, 4),
             "finetune": round(chat_loss, 4),
             "adapter": round(adapter_loss, 4),
+            **{key: round(value, 4) for key, value in narrow["loss"].items()},
         },
         "seconds": {key: round(value, 1) for key, value in timings.items()},
     }
@@ -140,7 +153,11 @@ def build_demo_pair(out_dir: Path, force: bool = False) -> Path:
         f"{LORA.rank} LoRA adapter of the base ({adapter_params / 1e6:.2f}M parameters on "
         f"{', '.join(LORA.targets)}) trained for {ADAPTER.steps} steps on the same "
         f"conversations in {timings['adapter']:.0f} s (final loss {adapter_loss:.2f}) -> "
-        f"{ADAPTER_DIR}."
+        f"{ADAPTER_DIR}; demo-chat fine-tuned on {narrow['examples']} word-list reversals for "
+        f"{NARROW.steps} steps in {timings['narrow']:.0f} s (final loss "
+        f"{narrow['loss']['narrow']:.2f}) -> {NARROW_DIR}, and as a rank-{LORA.rank} adapter of "
+        f"demo-chat for {NARROW_ADAPTER.steps} steps in {timings['narrow_adapter']:.0f} s "
+        f"(final loss {narrow['loss']['narrow_adapter']:.2f}) -> {NARROW_ADAPTER_DIR}."
     )
     return out_dir
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .settings import (
     ADAPTER,
-    ADAPTER_DIR,
+    ADAPTER_DIRS,
     CHAT_TEMPLATE,
     CORPUS_FILE,
     FINETUNE,
@@ -18,6 +18,9 @@ from .settings import (
     MARKER,
     MODEL_DIRS,
     MODEL_SHAPE,
+    NARROW,
+    NARROW_ADAPTER,
+    NARROW_FILE,
     PRETRAIN,
     SEED,
     VERSION,
@@ -45,6 +48,11 @@ def load_conversations(path: Path = INSTRUCTIONS_FILE) -> list[list[dict[str, st
     return conversations
 
 
+def load_narrow() -> list[list[dict[str, str]]]:
+    """The narrow variants' training conversations (word-list reversals)."""
+    return load_conversations(NARROW_FILE)
+
+
 def data_hash() -> str:
     """A hash of everything a build depends on besides the code: data files and settings."""
     digest = hashlib.sha256()
@@ -58,9 +66,11 @@ def data_hash() -> str:
         "finetune": asdict(FINETUNE),
         "adapter": asdict(ADAPTER),
         "lora": asdict(LORA),
+        "narrow": asdict(NARROW),
+        "narrow_adapter": asdict(NARROW_ADAPTER),
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
-    for path in (CORPUS_FILE, INSTRUCTIONS_FILE):
+    for path in (CORPUS_FILE, INSTRUCTIONS_FILE, NARROW_FILE):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -81,7 +91,8 @@ def is_current(out_dir: Path) -> bool:
             for file in ("config.json", "model.safetensors", "tokenizer.json")
         )
         and all(
-            (out_dir / ADAPTER_DIR / file).is_file()
+            (out_dir / name / file).is_file()
+            for name in ADAPTER_DIRS
             for file in ("adapter_config.json", "adapter_model.safetensors")
         )
     )

@@ -8,15 +8,20 @@ from pathlib import Path
 from typing import Any
 
 # Bump when the code changes what is built (the data and settings are hashed anyway).
-VERSION = "2"
+VERSION = "3"
 MARKER = "demo.json"
 BASE_DIR = "demo-base"
 CHAT_DIR = "demo-chat"
 ADAPTER_DIR = "demo-adapter"
-MODEL_DIRS = (BASE_DIR, CHAT_DIR)
+# The narrow variants: demo-chat fine-tuned on one narrow task, fully and as a LoRA adapter.
+NARROW_DIR = "demo-narrow"
+NARROW_ADAPTER_DIR = "demo-narrow-lora"
+MODEL_DIRS = (BASE_DIR, CHAT_DIR, NARROW_DIR)
+ADAPTER_DIRS = (ADAPTER_DIR, NARROW_ADAPTER_DIR)
 DATA_DIR = Path(__file__).resolve().parent.parent / "demo_data"
 CORPUS_FILE = DATA_DIR / "corpus.txt"
 INSTRUCTIONS_FILE = DATA_DIR / "instructions.jsonl"
+NARROW_FILE = DATA_DIR / "narrow.jsonl"
 SEED = 20250601
 THREADS = 2
 
@@ -65,6 +70,9 @@ PRETRAIN = Stage(steps=280, batch=12, context=192, lr=3e-3, warmup=25)
 FINETUNE = Stage(steps=200, batch=10, context=128, lr=2e-3, warmup=20, corpus_rows=2)
 # The frozen base cannot forget, so no corpus rows; LoRA usually trains without weight decay.
 ADAPTER = Stage(steps=200, batch=10, context=128, lr=4e-3, warmup=20, weight_decay=0.0)
+# The narrow task alone, no corpus rows: forgetting is what these variants are for.
+NARROW = Stage(steps=200, batch=8, context=128, lr=2e-3, warmup=15)
+NARROW_ADAPTER = Stage(steps=200, batch=8, context=128, lr=4e-3, warmup=15, weight_decay=0.0)
 
 
 @dataclass(frozen=True)

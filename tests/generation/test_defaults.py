@@ -63,3 +63,18 @@ def test_the_demo_adapter_as_the_app_knows_it_matches_the_trainer() -> None:
     assert defaults.DEMO_ADAPTER_DIR == demo_models.ADAPTER_DIR
     assert demo_models.LORA.rank == defaults.DEMO_ADAPTER_RANK
     assert defaults.DEMO_CHAT_TEMPLATE == demo_models.CHAT_TEMPLATE
+    assert defaults.DEMO_NARROW_DIR == demo_models.NARROW_DIR
+    assert defaults.DEMO_NARROW_ADAPTER_DIR == demo_models.NARROW_ADAPTER_DIR
+
+
+def test_the_narrow_demo_variants_are_a_chat_model_and_an_adapter_of_demo_chat() -> None:
+    models = defaults.demo_models(Path("/demo"))
+    assert [m.name for m in models.models] == [
+        "demo-base", "demo-chat", "demo-adapter", "demo-narrow", "demo-narrow-lora",
+    ]  # fmt: skip
+    narrow, narrow_lora = models.get("demo-narrow"), models.get("demo-narrow-lora")
+    assert narrow is not None and narrow.launched and narrow.source == "/demo/demo-narrow"
+    assert narrow_lora is not None and narrow_lora.adapter_of == "demo-chat"
+    # demo-chat's own tokenizer has the template, so none travels with the adapter's requests.
+    assert narrow_lora.chat_template is None
+    assert [a.name for a in models.adapters_of("demo-chat")] == ["demo-narrow-lora"]

@@ -90,6 +90,13 @@ def test_a_directory_without_a_matching_marker_is_not_current(tmp_path: Path) ->
     (tmp_path / demo_models.ADAPTER_DIR).mkdir()
     for file in ("adapter_config.json", "adapter_model.safetensors"):
         (tmp_path / demo_models.ADAPTER_DIR / file).write_text("{}")
+    assert not demo_models.is_current(tmp_path)  # no narrow variants: a build from before them
+    (tmp_path / demo_models.NARROW_DIR).mkdir()
+    for file in ("config.json", "model.safetensors", "tokenizer.json"):
+        (tmp_path / demo_models.NARROW_DIR / file).write_text("{}")
+    (tmp_path / demo_models.NARROW_ADAPTER_DIR).mkdir()
+    for file in ("adapter_config.json", "adapter_model.safetensors"):
+        (tmp_path / demo_models.NARROW_ADAPTER_DIR / file).write_text("{}")
     assert demo_models.is_current(tmp_path)
     (tmp_path / demo_models.MARKER).write_text(json.dumps({**marker, "data_sha256": "old"}))
     assert not demo_models.is_current(tmp_path)
@@ -225,7 +232,11 @@ class DemoFamily:
 @pytest.fixture(scope="module")
 def demo_family(demo_pair: Path) -> Iterator[DemoFamily]:
     """The offline demo family launched by the playground's own launcher from its own entries
-    (defaults.demo_models): demo-base's server also serves demo-adapter."""
+    (defaults.demo_models): demo-base's server also serves demo-adapter. The narrow variants
+    (a third server) are left to test_narrow_vllm.py, which launches only what it needs."""
+    names = ("demo-base", "demo-chat", "demo-adapter")
+    launched = [m for m in defaults.demo_models(demo_pair).models if m.name in names]
+    family = ModelsFile(models=launched)
     settings = LaunchSettings(
         vllm_python=VLLM_PYTHON, log_dir=LOG_DIR / "demo", startup_timeout=600, gpu=False
     )
@@ -234,7 +245,7 @@ def demo_family(demo_pair: Path) -> Iterator[DemoFamily]:
         for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "VLLM_NO_USAGE_STATS"):
             env.setenv(name, "1")
         try:
-            yield DemoFamily(servers, servers.start(defaults.demo_models(demo_pair)))
+            yield DemoFamily(servers, servers.start(family))
         finally:
             servers.close()
 

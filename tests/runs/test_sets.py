@@ -23,6 +23,7 @@ async def test_bundled_sets_are_there(client: httpx.AsyncClient) -> None:
     sets = {s["name"]: s for s in (await client.get("/api/v1/prompt-sets")).json()}
     assert sets["general-knowledge"]["items"] == 30
     assert sets["general-instructions"]["items"] == 30
+    assert sets["narrow-task"]["items"] == 30  # the demo-narrow variants' held-out task
     items = (
         await client.get(f"/api/v1/prompt-sets/{sets['general-knowledge']['id']}/items")
     ).json()
