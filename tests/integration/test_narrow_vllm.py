@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +23,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from app.cli import main as cli_main
 from app.config import ModelsFile, Settings
 from app.generation import defaults
 from app.generation.launcher import LaunchSettings, LocalServers
@@ -29,6 +31,7 @@ from app.main import create_app
 from playground_tools import demo_models
 from playground_tools.demo_models import narrow
 from tests.integration.conftest import LOG_DIR, REPO, VLLM_PYTHON
+from tests.support import ThreadedServer
 
 DEMO_CACHE = Path(
     os.environ.get("PLAYGROUND_DEMO_MODELS", Path.home() / ".cache" / "playground-demo-models")
@@ -204,3 +207,52 @@ async def test_the_playground_compares_chat_and_both_narrow_variants(
     # Both narrow variants answer in the task's format; demo-chat never learned it.
     assert tuned["text"].startswith(narrow.ANSWER) and adapter["text"].startswith(narrow.ANSWER)
     assert not chat["text"].startswith(narrow.ANSWER)
+
+
+@pytest.fixture
+def narrow_app_url(settings: Settings, narrow_family: Narrow) -> Iterator[str]:
+    """The app over the launched narrow variants, served over HTTP (for the CLI)."""
+    app = create_app(settings, narrow_family.models, local_servers=narrow_family.servers)
+    with ThreadedServer(app) as server:
+        yield server.url
+
+
+def test_the_forgetting_check_finds_what_the_narrow_variants_forgot(
+    narrow_app_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `playground check` runs the bundled check set on demo-chat and demo-narrow through the
+    # app (a batch run on real vLLM), then exits 1: the tuned model is significantly worse.
+    capsys.readouterr()
+    check = ["check", "--set", "general-knowledge", "--original", "demo-chat",
+             "--tuned", "demo-narrow", "--max-tokens", "48", "--poll", "0.2",
+             "--url", narrow_app_url]  # fmt: skip
+    assert cli_main(check) == 1
+    out = capsys.readouterr().out
+    print(out)
+    assert "verdict: demo-narrow is significantly worse than demo-chat" in out
+    link = re.search(r"/runs/(\d+)/report", out)
+    assert link, out
+    run_id = int(link.group(1))
+    report = httpx.get(
+        f"{narrow_app_url}/api/v1/runs/{run_id}/report",
+        params={"original": "demo-chat", "tuned": "demo-narrow"},
+        timeout=60,
+    ).json()
+    assert report["final"] and report["items"]["scored"] == 30
+    accuracy = {m["model"]: m["accuracy"] for m in report["models"]}
+    assert accuracy["demo-chat"] - accuracy["demo-narrow"] >= FORGETTING_MARGIN
+    assert report["difference"]["significantly_worse"] is True
+    assert report["difference"]["ci_high"] < 0
+    # Every forgotten item: demo-chat's answer holds the reference, demo-narrow's does not.
+    assert len(report["forgot"]) >= 10
+    for change in report["forgot"]:
+        value = change["reference"]["value"].lower()
+        assert value in change["original_answer"].lower()
+        assert value not in change["tuned_answer"].lower()
+    # The LoRA adapter of demo-chat, checked on a run that includes it: by default the report
+    # pairs an adapter with the model it adapts.
+    start = ["check", "--set", "general-knowledge", "--original", "demo-chat",
+             "--tuned", "demo-narrow-lora", "--max-tokens", "48", "--poll", "0.2",
+             "--url", narrow_app_url]  # fmt: skip
+    assert cli_main(start) == 1
+    assert "demo-narrow-lora is significantly worse than demo-chat" in capsys.readouterr().out
