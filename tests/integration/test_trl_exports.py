@@ -135,3 +135,5 @@ async def test_trl_loads_checks_and_trains_on_the_exports_as_they_are(
     for name, step in report["train"].items():
         assert step["steps"] == 1, name
         assert step["finite"], (name, step["loss"])
+        # TRL tokenized each prompt as a prefix of prompt + answer (the boundary is clean).
+        assert not [m for m in step["logged"] if "not a prefix" in m], (name, step["logged"])

@@ -13,6 +13,7 @@ exactly as `load_dataset` returns it.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sys
 import tempfile
@@ -91,9 +92,22 @@ def common_args(output_dir: str) -> dict[str, Any]:
     }
 
 
+class Collect(logging.Handler):
+    """TRL's logged warnings (e.g. a prompt whose tokens are not a prefix of prompt + answer)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage()[:300])
+
+
 def train(kind: str, dataset: Dataset, model_dir: Path) -> dict[str, Any]:
     """One training step of the trainer TRL documents for this kind, on the dataset as loaded."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    logged = Collect()
+    logging.getLogger("trl").addHandler(logged)
     with tempfile.TemporaryDirectory() as out, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         args = common_args(out)
@@ -118,12 +132,14 @@ def train(kind: str, dataset: Dataset, model_dir: Path) -> dict[str, Any]:
                 processing_class=tokenizer,
             )
         result = trainer.train()
+    logging.getLogger("trl").removeHandler(logged)
     loss = float(result.training_loss)
     return {
         "loss": loss,
         "finite": math.isfinite(loss),
         "steps": int(result.global_step),
         "warnings": sorted({str(w.message)[:200] for w in caught}),
+        "logged": logged.messages,
     }
 
 
