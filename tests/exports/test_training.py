@@ -97,6 +97,41 @@ async def test_multi_turn_history_in_both_forms(client: httpx.AsyncClient, app: 
     assert [r["prompt"][2]["content"] for r in kto] == ["hello from x", "hello from y"]
 
 
+async def test_standard_prompt_plus_answer_is_the_reward_transcript(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    # TRL trains on prompt + completion joined as they are: after a transcript's "Assistant:"
+    # the answer must bring the space every earlier "Assistant: ..." block has.
+    history = [("Hi", ["hello x", "hello y"])]
+    await insert(
+        app,
+        [
+            Vote(["x", "y"], [2, 1], history=history, prompt="2+2?"),
+            Vote(["x", "y"], [2, 1], system="Be brief.", prompt="3+3?"),
+            Vote(["x", "y"], [2, 1], prompt="Why?"),
+        ],
+    )
+    dpo, reward = await jsonl(client, "dpo"), await jsonl(client, "reward")
+    for pair, whole in zip(dpo[:2], reward[:2], strict=True):
+        assert pair["prompt"].endswith("\n\nAssistant:")
+        assert pair["prompt"] + pair["chosen"] == whole["chosen"]
+    assert dpo[0]["chosen"] == " answer y 0"
+    assert dpo[0]["rejected"] == " answer x 0"
+    # A first turn without a system prompt: the prompt as typed and the answer as generated.
+    assert (dpo[2]["prompt"], dpo[2]["chosen"]) == ("Why?", "answer y 2")
+    kto = await jsonl(client, "kto")
+    assert [r["completion"] for r in kto] == [
+        " answer x 0",
+        " answer y 0",
+        " answer x 1",
+        " answer y 1",
+        "answer x 2",
+        "answer y 2",
+    ]
+    conversational = await jsonl(client, "dpo", form="conversational")
+    assert conversational[0]["chosen"] == [{"role": "assistant", "content": "answer y 0"}]
+
+
 async def test_rankings_ties_and_both_bad(client: httpx.AsyncClient, app: FastAPI) -> None:
     await insert(
         app,
