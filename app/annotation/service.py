@@ -189,6 +189,9 @@ class AnnotationService:
             select(Judgement)
             .join(Turn, Judgement.turn_id == Turn.id)
             .join(Conversation, Turn.conversation_id == Conversation.id)
+            .join(RunItem, Conversation.run_item_id == RunItem.id)
+            # Another run's item: its task may hide the names this one shows.
+            .where(RunItem.run_id == run.id)
             .where(Conversation.run_item_id == run_item_id, Judgement.rater == rater)
         )
         if judgement is None:
