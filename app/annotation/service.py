@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -60,6 +60,13 @@ class AnnotationService:
         task.blind = data.blind
         task.random_positions = data.random_positions
         task.updated_at = utcnow()
+        # Items already handed out are judged as the task is now: their judgements say blind
+        # exactly when the names were hidden.
+        await self.session.execute(
+            update(Conversation)
+            .where(Conversation.run_item_id.in_(select(RunItem.id).where(RunItem.run_id == run_id)))
+            .values(blind=data.blind)
+        )
         await self.session.commit()
         return task, run
 
@@ -189,6 +196,9 @@ class AnnotationService:
             select(Judgement)
             .join(Turn, Judgement.turn_id == Turn.id)
             .join(Conversation, Turn.conversation_id == Conversation.id)
+            .join(RunItem, Conversation.run_item_id == RunItem.id)
+            # Another run's item: its task may hide the names this one shows.
+            .where(RunItem.run_id == run.id)
             .where(Conversation.run_item_id == run_item_id, Judgement.rater == rater)
         )
         if judgement is None:

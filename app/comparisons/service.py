@@ -136,6 +136,10 @@ class ComparisonService:
 
         async def attempt() -> Judgement:
             target = await voting.load_target(self.session, conversation_id, data.turn)
+            if target.conversation.run_item_id is not None:
+                # Judged here, an item would pass its queue: no lease, no overlap, and its
+                # blind names would show before the rater judges it there.
+                raise Conflict("this is an item of a run's rating queue: judge it in the queue")
             seen = data.seen_ids()
             if seen is not None and seen != target.answers:
                 raise Conflict(

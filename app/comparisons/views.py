@@ -13,10 +13,12 @@ from app.generation.runner import GenerationRunner
 
 
 def revealed_to(conversation: Conversation, rater: str | None) -> bool:
-    """Whether names may be shown: always, unless blind and this rater has judged nothing yet."""
+    """Whether names may be shown: always, unless blind and this rater has judged nothing yet
+    (or it is a blind rating-queue item)."""
     if not conversation.blind:
         return True
-    if not rater:
+    if not rater or conversation.run_item_id is not None:
+        # A blind queue item's names show only in the queue, as its task allows.
         return False
     return any(j.rater == rater for t in conversation.turns for j in t.judgements)
 

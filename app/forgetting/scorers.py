@@ -72,6 +72,8 @@ def _regex(pattern: str, text: str) -> Score:
         return Score(False, f"pattern took over {REGEX_TIMEOUT_SECONDS} s: counted wrong")
     except regex.error as exc:
         return Score(False, f"pattern does not compile: {exc}"[:300])
+    except RecursionError:  # the parser recurses per group: ((((...)))) a few hundred deep
+        return Score(False, "pattern nests too deeply: counted wrong")
     if found is None:
         return Score(False, "no match")
     return Score(True, f"matched {found.group(0)[:80]!r}")

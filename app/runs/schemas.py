@@ -30,6 +30,8 @@ class Reference(BaseModel):
                 re.compile(self.value)
             except re.error as exc:
                 raise ValueError(f"reference regex does not compile: {exc}") from exc
+            except RecursionError as exc:  # the parser recurses once per nested group
+                raise ValueError("reference regex nests too deeply") from exc
         if self.type == "choice" and not re.fullmatch(r"[A-Za-z]", self.value.strip()):
             raise ValueError("a choice reference is one option letter, e.g. 'B'")
         return self
