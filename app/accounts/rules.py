@@ -76,13 +76,15 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/comparisons/{conversation_id}/votes"): RATER,
     # The token lens: reading and analysing answers is open; continuing one is the owner's.
     ("GET", "/generations/{generation_id}/tokens"): RATER,
-    ("POST", "/generations/{generation_id}/token-shift"): RATER,
+    # Analysing stores (and replaces) the answer's analysis, which everyone sees and the
+    # exports carry, and costs a scoring request: the owner's (or an admin's) to make.
+    ("POST", "/generations/{generation_id}/token-shift"): OWNER,
     ("POST", "/generations/{generation_id}/rendered-prompt"): RATER,
     ("POST", "/generations/{generation_id}/prefix-continuations"): OWNER_LIMITED,
     ("GET", "/api/v1/generations/{generation_id}"): RATER,
     ("GET", "/api/v1/generations/{generation_id}/tokens"): RATER,
     ("GET", "/api/v1/generations/{generation_id}/token-shift"): RATER,
-    ("POST", "/api/v1/generations/{generation_id}/token-shift"): RATER,
+    ("POST", "/api/v1/generations/{generation_id}/token-shift"): OWNER,
     ("GET", "/api/v1/generations/{generation_id}/rendered-prompt"): RATER,
     ("POST", "/api/v1/generations/{generation_id}/prefix-continuations"): OWNER_LIMITED,
     # Models: everyone sees them; admins add adapters.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
@@ -55,8 +56,13 @@ class AccountService:
         if taken is not None:
             raise Conflict(f"the username {username!r} is taken")
         account = Account(username=username, password_hash=hash_password(password), role=role)
-        self.session.add(account)
-        await self.session.flush()
+        try:
+            # A savepoint: the same name taken by a sign-up at the same moment is a 409, and
+            # the request's transaction stays usable.
+            async with self.session.begin_nested():
+                self.session.add(account)
+        except IntegrityError as exc:
+            raise Conflict(f"the username {username!r} is taken") from exc
         return account
 
     async def sign_in(self, username: str, password: str) -> Account | None:

@@ -9,8 +9,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
+from app.accounts.service import AccountService
 from app.config import Settings
 from app.db import utcnow
+from app.errors import Conflict
 from app.identity.models import Account, Invite, Role
 from app.identity.secrets import verify_password
 from app.identity.sessions import SESSION_COOKIE
@@ -173,3 +175,22 @@ async def test_sign_in_pauses_after_repeated_wrong_passwords(
         )
         await session.commit()
     assert (await sign_in(client, "rita")).status_code == 303
+
+
+async def test_a_name_taken_at_the_same_moment_is_a_conflict_not_a_500(
+    team_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_account(team_app, "alice")
+    async with state_of(team_app).sessions() as session:
+        service = AccountService(session)
+
+        async def nobody_yet(*args: object, **kwargs: object) -> None:
+            return None  # as a sign-up racing another sees before the other commits
+
+        monkeypatch.setattr(session, "scalar", nobody_yet)
+        with pytest.raises(Conflict, match="taken"):
+            await service.create("alice", PASSWORD, Role.RATER)
+        monkeypatch.undo()
+        # The transaction is still usable after the refused name.
+        await service.create("bob", PASSWORD, Role.RATER)
+        await session.commit()
