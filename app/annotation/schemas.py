@@ -73,7 +73,10 @@ class AnswerOut(BaseModel):
     answer: str = Field(description="a-d: the answer's place in this rater's order")
     number: int = Field(description="1-4, as shown (Model 1, ...)")
     label: str
-    generation_id: int
+    generation_id: int | None = Field(
+        description="null in a blind task: a run makes an item's answers in model order, so "
+        "their ids would tell the models apart"
+    )
     text: str
     model: str | None = Field(description="null while blind")
 

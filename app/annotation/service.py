@@ -103,7 +103,8 @@ class AnnotationService:
                     answer=assign.SHOWN_LETTERS[number - 1],
                     number=number,
                     label=generation.model_name if not task.blind else f"Model {number}",
-                    generation_id=generation.id,
+                    # Ids follow model order within an item: blind, they would give it away.
+                    generation_id=None if task.blind else generation.id,
                     text=generation.text,
                     model=None if task.blind else generation.model_name,
                 )

@@ -214,8 +214,7 @@ async def test_the_queue_rates_as_the_account_whatever_name_is_claimed(
     # Bob asks for an item in Alice's name, and judges it in Alice's name: both are his.
     item = await next_item(bob, run_id, "alice")
     assert item
-    ids = {a["answer"]: a["generation_id"] for a in item["answers"]}
-    judged = await judge(bob, run_id, item, "alice", winner="a", generation_ids=ids)
+    judged = await judge(bob, run_id, item, "alice", winner="a")
     assert judged["item_complete"] is True
     async with state_of(team_app).sessions() as session:
         assert list(await session.scalars(select(Judgement.rater))) == ["bob"]

@@ -51,6 +51,7 @@ async def test_open_rate_skip_and_finish_from_the_pages(client: httpx.AsyncClien
     page = await client.get(f"/runs/{run_id}/queue")
     assert "Rating as" in page.text and "Model 1" in page.text and "Model 2" in page.text
     assert ">base<" not in page.text
+    assert 'name="g_a"' not in page.text  # blind: no generation ids (they follow model order)
     item = ITEM.search(page.text)
     assert item
     judged = await post(client, f"/runs/{run_id}/queue/items/{item.group(1)}", pick="2")

@@ -125,8 +125,9 @@ async def test_completion_and_judgement_rules(client: httpx.AsyncClient) -> None
     assert (await client.post(url, json=bad)).status_code == 422
     seen = {"rater": "alice", "winner": "b", "generation_ids": {"a": 1, "b": 1}}
     assert (await client.post(url, json=seen)).status_code == 409
-    ids = {a["answer"]: a["generation_id"] for a in item["answers"]}
-    judged = await judge(client, run_id, item, "alice", winner="b", generation_ids=ids)
+    # Blind (the default): no generation ids, which follow model order and would tell.
+    assert [a["generation_id"] for a in item["answers"]] == [None, None]
+    judged = await judge(client, run_id, item, "alice", winner="b")
     assert judged["ranking"] == [["b"], ["a"]] and judged["blind"] is True
     assert judged["item_complete"] is True and judged["models"] is None
     assert await next_item(client, run_id, "alice") is None
