@@ -12,6 +12,7 @@ import json
 import re
 from typing import Annotated, Any
 
+import orjson
 from pydantic import AfterValidator
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -59,3 +60,32 @@ def json_loads(raw: str | bytes) -> Any:
     if _SURROGATE_ESCAPE.search(text):
         return scrub_all(value)
     return value
+
+
+# Subclasses of str/int/list (a LazyList, enums) and datetimes go to json.dumps as before.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _plain(value: Any) -> Any:
+    """json.dumps's fallback for objects that say how (a token's to_json)."""
+    to_json = getattr(value, "to_json", None)
+    if to_json is None:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return to_json()
+
+
+def json_dumps(value: Any) -> str:
+    """json.dumps for JSON columns, several times faster (orjson) for the common case.
+
+    A generation's token list is tens of KB. orjson writes dataclasses (a TokenInfo) as the
+    dict of their fields, which is what their to_json gives. Whatever orjson would write
+    differently goes through json.dumps: lone surrogates, integers beyond 64 bits and keys that are
+    not strings (it raises), and NaN/infinity, which it writes as null (hence any null falls back).
+    """
+    try:
+        encoded = orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return json.dumps(value, default=_plain)
+    if b"null" in encoded:
+        return json.dumps(value, default=_plain)
+    return encoded.decode()

@@ -116,7 +116,6 @@ async def _data_lines(response: httpx.Response) -> AsyncIterator[bytes]:
 
 def _decode(data: bytes, model: ModelConfig) -> dict[str, Any]:
     """One chunk's JSON object (orjson: several times faster than json on logprob chunks)."""
-    shown = data[:100].decode("utf-8", "replace")
     try:
         chunk = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -124,10 +123,17 @@ def _decode(data: bytes, model: ModelConfig) -> dict[str, Any]:
         try:
             chunk = json.loads(data)
         except ValueError as exc:
-            raise ModelServerError(f"{model.name} sent malformed data: {shown!r}") from exc
+            raise ModelServerError(f"{model.name} sent malformed data: {_shown(data)!r}") from exc
     if not isinstance(chunk, dict):
-        raise ModelServerError(f"{model.name} sent malformed data (not an object): {shown!r}")
+        raise ModelServerError(
+            f"{model.name} sent malformed data (not an object): {_shown(data)!r}"
+        )
     return chunk
+
+
+def _shown(data: bytes) -> str:
+    """The start of a bad chunk, for the error message."""
+    return data[:100].decode("utf-8", "replace")
 
 
 def _choice_text(choice: dict[str, Any], contract: ModelContract) -> str:
