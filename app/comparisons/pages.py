@@ -331,7 +331,10 @@ def _together(events: list[dict[str, str]]) -> bytes:
     (the response's per-send timeout scope, the middlewares, a socket write) instead of one
     per column, which at many streams at once was a visible share of the relay's cost."""
     sep = EventSourceResponse.DEFAULT_SEPARATOR
-    return b"".join(ServerSentEvent(**event, sep=sep).encode() for event in events)
+    return b"".join(
+        ServerSentEvent(event["data"], event=event["event"], id=event.get("id"), sep=sep).encode()
+        for event in events
+    )
 
 
 async def _load_view(state: State, turn_id: int, rater: Reader) -> TurnView:
