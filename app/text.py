@@ -75,17 +75,20 @@ def _plain(value: Any) -> Any:
 
 
 def json_dumps(value: Any) -> str:
-    """json.dumps for JSON columns, several times faster (orjson) for the common case.
+    """json.dumps for JSON columns; a list of objects with a to_json (a generation's tokens,
+    tens of KB) several times faster, through orjson.
 
-    A generation's token list is tens of KB. orjson writes dataclasses (a TokenInfo) as the
-    dict of their fields, which is what their to_json gives. Whatever orjson would write
-    differently goes through json.dumps: lone surrogates, integers beyond 64 bits and keys that are
-    not strings (it raises), and NaN/infinity, which it writes as null (hence any null falls back).
+    Other values keep json.dumps's exact text (the ratings export relies on its separators).
+    orjson writes dataclasses (a TokenInfo) as the dict of their fields, which is what their
+    to_json gives. What it would write differently still goes through json.dumps: lone
+    surrogates, integers beyond 64 bits (it raises) and NaN/infinity, which it writes as null
+    (hence any null falls back).
     """
-    try:
-        encoded = orjson.dumps(value, option=_ORJSON_OPTIONS)
-    except TypeError:
-        return json.dumps(value, default=_plain)
-    if b"null" in encoded:
-        return json.dumps(value, default=_plain)
-    return encoded.decode()
+    if type(value) is list and value and hasattr(value[0], "to_json"):
+        try:
+            encoded = orjson.dumps(value, option=_ORJSON_OPTIONS)
+        except TypeError:
+            encoded = b"null"
+        if b"null" not in encoded:
+            return encoded.decode()
+    return json.dumps(value, default=_plain)
