@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-from app.text import json_loads
+from app.text import json_dumps, json_loads
 
 # Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -64,7 +64,7 @@ def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite gets foreign keys and WAL so readers don't block the writer."""
     # JSON columns decode with lone surrogates replaced, so a row stored before the door was
     # shut still encodes as UTF-8 in pages and answers.
-    kwargs: dict[str, Any] = {"json_deserializer": json_loads}
+    kwargs: dict[str, Any] = {"json_deserializer": json_loads, "json_serializer": json_dumps}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
     else:

@@ -12,6 +12,7 @@ import json
 import re
 from typing import Annotated, Any
 
+import orjson
 from pydantic import AfterValidator
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -59,3 +60,35 @@ def json_loads(raw: str | bytes) -> Any:
     if _SURROGATE_ESCAPE.search(text):
         return scrub_all(value)
     return value
+
+
+# Subclasses of str/int/list (a LazyList, enums) and datetimes go to json.dumps as before.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _plain(value: Any) -> Any:
+    """json.dumps's fallback for objects that say how (a token's to_json)."""
+    to_json = getattr(value, "to_json", None)
+    if to_json is None:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return to_json()
+
+
+def json_dumps(value: Any) -> str:
+    """json.dumps for JSON columns; a list of objects with a to_json (a generation's tokens,
+    tens of KB) several times faster, through orjson.
+
+    Other values keep json.dumps's exact text (the ratings export relies on its separators).
+    orjson writes dataclasses (a TokenInfo) as the dict of their fields, which is what their
+    to_json gives. What it would write differently still goes through json.dumps: lone
+    surrogates, integers beyond 64 bits (it raises) and NaN/infinity, which it writes as null
+    (hence any null falls back).
+    """
+    if type(value) is list and value and hasattr(value[0], "to_json"):
+        try:
+            encoded = orjson.dumps(value, option=_ORJSON_OPTIONS)
+        except TypeError:
+            encoded = b"null"
+        if b"null" not in encoded:
+            return encoded.decode()
+    return json.dumps(value, default=_plain)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from app.generation.errors import MalformedResponse
@@ -25,7 +26,7 @@ TOKEN_ID_PREFIX = "token_id:"  # noqa: S105 (vLLM's spelling, not a secret)
 LOGPROB_FLOOR = -9999.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TokenInfo:
     """One generated token: its text, its logprob, and the top alternatives (best first)."""
 
@@ -87,11 +88,14 @@ def tokens_from_chunk(chunk: Mapping[str, Any]) -> list[TokenInfo]:
         return []
     if not isinstance(logprobs, Mapping):
         raise MalformedResponse("logprobs in the response is not an object")
+    # Ids are attached while the tokens are built (one object per token, not two).
+    token_ids = choice.get("token_ids")
     if "content" in logprobs:
-        tokens = _chat_tokens(logprobs.get("content"))
-    else:
-        tokens = _completion_tokens(logprobs)
-    return _with_ids(tokens, choice.get("token_ids"))
+        content = logprobs.get("content")
+        ids = _ids_for(token_ids, len(content) if isinstance(content, list) else -1)
+        return _chat_tokens(content, ids)
+    shown = logprobs.get("tokens")
+    return _completion_tokens(logprobs, _ids_for(token_ids, _length(shown)))
 
 
 def without_stop_token(
@@ -104,6 +108,8 @@ def without_stop_token(
 
 
 def _number(value: object, what: str) -> float:
+    if type(value) is float:  # the usual case, checked first (it runs ~6 times per token)
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MalformedResponse(f"{what} is not a number")
     return float(value)
@@ -119,12 +125,33 @@ def _text_and_id(shown: str, raw_bytes: object = None) -> tuple[str, int | None]
     return shown, ident
 
 
-def _best_first(pairs: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
-    # vLLM lists the chosen token first even when others are likelier: order by logprob.
-    return sorted(pairs, key=lambda pair: -pair[1])
+_BY_LOGPROB = itemgetter(1)
 
 
-def _completion_tokens(logprobs: Mapping[str, Any]) -> list[TokenInfo]:
+def _best_first(pairs: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    # vLLM lists the chosen token first even when others are likelier: order by logprob
+    # (reverse=True keeps the order of ties, as sorting by the negated logprob did).
+    pairs.sort(key=_BY_LOGPROB, reverse=True)
+    return pairs
+
+
+def _length(value: object) -> int:
+    return len(value) if isinstance(value, list) else -1
+
+
+def _ids_for(token_ids: object, count: int) -> list[int | None] | None:
+    """`return_token_ids` ids, position by position, when there is one per token (else None)."""
+    if not isinstance(token_ids, list) or len(token_ids) != count:
+        return None
+    for ident in token_ids:
+        if not isinstance(ident, int) or isinstance(ident, bool):
+            raise MalformedResponse("token_ids holds something that is not an id")
+    return token_ids
+
+
+def _completion_tokens(
+    logprobs: Mapping[str, Any], ids: list[int | None] | None = None
+) -> list[TokenInfo]:
     shown = logprobs.get("tokens")
     values = logprobs.get("token_logprobs")
     tops = logprobs.get("top_logprobs")
@@ -135,46 +162,38 @@ def _completion_tokens(logprobs: Mapping[str, Any]) -> list[TokenInfo]:
     if not isinstance(tops, list) or not len(shown) == len(values) == len(tops):
         raise MalformedResponse("completion logprobs have lists of different lengths")
     tokens = []
-    for text, value, top in zip(shown, values, tops, strict=True):
+    for position, (text, value, top) in enumerate(zip(shown, values, tops, strict=True)):
         if not isinstance(text, str) or not (top is None or isinstance(top, Mapping)):
             raise MalformedResponse("completion logprobs hold a token that is not text")
         token, ident = _text_and_id(text)
         alternatives = [(str(k), _number(v, "a top logprob")) for k, v in (top or {}).items()]
         logprob = None if value is None else _number(value, "a token logprob")
+        if ids is not None:
+            ident = ids[position]
         tokens.append(TokenInfo(token, logprob, _best_first(alternatives), ident))
     return tokens
 
 
-def _chat_tokens(content: object) -> list[TokenInfo]:
+def _chat_tokens(content: object, ids: list[int | None] | None = None) -> list[TokenInfo]:
     if content is None:
         return []
     if not isinstance(content, list):
         raise MalformedResponse("chat logprobs content is not a list")
     tokens = []
-    for entry in content:
+    for position, entry in enumerate(content):
         if not isinstance(entry, Mapping) or not isinstance(entry.get("token"), str):
             raise MalformedResponse("a chat logprobs entry has no token")
         token, ident = _text_and_id(entry["token"], entry.get("bytes"))
         alternatives = []
-        for item in entry.get("top_logprobs") or []:
+        for item in entry.get("top_logprobs") or ():
             if not isinstance(item, Mapping) or not isinstance(item.get("token"), str):
                 raise MalformedResponse("a chat top_logprobs entry has no token")
             alternatives.append((item["token"], _number(item.get("logprob"), "a top logprob")))
         logprob = _number(entry.get("logprob", LOGPROB_FLOOR), "a token logprob")
+        if ids is not None:
+            ident = ids[position]
         tokens.append(TokenInfo(token, logprob, _best_first(alternatives), ident))
     return tokens
-
-
-def _with_ids(tokens: list[TokenInfo], token_ids: object) -> list[TokenInfo]:
-    """Attach `return_token_ids` ids, position by position, when they match the tokens."""
-    if not isinstance(token_ids, list) or len(token_ids) != len(tokens):
-        return tokens
-    if not all(isinstance(i, int) and not isinstance(i, bool) for i in token_ids):
-        raise MalformedResponse("token_ids holds something that is not an id")
-    return [
-        TokenInfo(t.token, t.logprob, t.top, ident)
-        for t, ident in zip(tokens, token_ids, strict=True)
-    ]
 
 
 def generated_token_ids(

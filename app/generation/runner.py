@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,6 +17,7 @@ from app.generation.contract import GenerationRequest
 from app.generation.errors import ModelServerError
 from app.generation.fanout import Fanout, LocalFanout
 from app.generation.live import LiveGeneration, Signal
+from app.generation.logprobs import TokenInfo
 from app.generation.lora_gate import LoraGates
 from app.generation.records import Generation, GenerationStatus
 from app.generation.remote import RemoteJobs
@@ -34,7 +34,8 @@ class Outcome:
     error: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-    tokens: list[dict[str, Any]] | None = None
+    # Stored as their to_json dicts (app.text.json_dumps writes them without the copy).
+    tokens: list[TokenInfo] | None = None
 
 
 # Subscribers are woken at most this often per group while tokens stream: they relay text in
@@ -182,7 +183,7 @@ class GenerationRunner:
                             None,
                             event.prompt_tokens,
                             event.completion_tokens,
-                            None if event.tokens is None else [t.to_json() for t in event.tokens],
+                            event.tokens,
                         )
         except ModelServerError as exc:
             outcome = Outcome(GenerationStatus.ERROR, "error", str(exc))
