@@ -29,7 +29,9 @@ from app_overhead import _fake_servers, _pct, _playground, cpu_seconds  # noqa: 
 
 
 async def _run(app_url: str, pid: int, conversations: int, votes: int, raters: int) -> None:
-    limits = httpx.Limits(max_connections=raters + 8)
+    # Well under uvicorn's 5 s keep-alive: a connection the server is closing as the (busy)
+    # client reuses it ends in a reset, counted as a failed vote though the server never saw it.
+    limits = httpx.Limits(max_connections=raters + 8, keepalive_expiry=1.0)
     async with httpx.AsyncClient(base_url=app_url, limits=limits, timeout=120) as http:
         created = []
         for batch in range(0, conversations, 16):
