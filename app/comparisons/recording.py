@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+
 from sqlalchemy import Boolean, Integer, and_, bindparam, exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.comparisons.models import Conversation, Judgement, JudgementEntry, Participant, Turn
+from app.comparisons.models import Conversation, Judgement, Participant, Turn
 from app.comparisons.voting import Verdict
 from app.db import UTCDateTime, utcnow
 from app.errors import Conflict, NotFound
