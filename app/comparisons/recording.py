@@ -10,14 +10,25 @@ Two raters' upserts of the same row serialize in the database, so the later comm
 
 from __future__ import annotations
 
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Boolean, Integer, and_, bindparam, exists, func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.comparisons.models import Conversation, Judgement, Participant, Turn
-from app.comparisons.voting import Verdict
+from app.comparisons.voting import (
+    ATTEMPTS,
+    BACKOFF_SECONDS,
+    Verdict,
+    commit_once,
+    retryable,
+    write_lock,
+)
 from app.db import UTCDateTime, utcnow
 from app.errors import Conflict, NotFound
 from app.generation.records import Generation, GenerationStatus
@@ -108,6 +119,35 @@ class Recorded:
     def generation_ids(self) -> dict[str, int]:
         """The exact answers judged, by slot."""
         return {e.slot: e.generation_id for e in self.entries}
+
+
+async def record(
+    session: AsyncSession, read: Callable[[AsyncConnection], Awaitable[tuple[Target, Verdict]]]
+) -> Recorded:
+    """read() the target and check the verdict, then store it and commit; retried on a clash.
+
+    On SQLite the read runs outside the in-process write queue and gives its connection back
+    before queueing, so only the two upserts and the commit are serialized.
+    """
+    lock = write_lock(session)
+    for number in range(ATTEMPTS):
+        try:
+            target, verdict = await read(await session.connection())
+            if lock is None:
+                return await _commit(session, target, verdict)
+            await session.rollback()
+            async with lock:
+                return await _commit(session, target, verdict)
+        except (IntegrityError, OperationalError) as exc:
+            if not retryable(exc) or number == ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(random.uniform(0, BACKOFF_SECONDS * 2**number))
+    raise AssertionError("unreachable")
+
+
+async def _commit(session: AsyncSession, target: Target, verdict: Verdict) -> Recorded:
+    conn = await session.connection()
+    return await commit_once(session, lambda: store(conn, target, verdict))
 
 
 async def load(conn: AsyncConnection, conversation_id: str, number: int | None) -> Target:

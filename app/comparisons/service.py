@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.comparisons import judging, queries, recording, voting
 from app.comparisons.models import (
@@ -133,9 +133,8 @@ class ComparisonService:
         if comment is not None and len(comment) > self.settings.max_comment_chars:
             raise InvalidInput(f"comment is too long (max {self.settings.max_comment_chars})")
 
-        async def attempt() -> recording.Recorded:
-            # Core on the session's connection and transaction: no ORM objects on this path.
-            conn = await self.session.connection()
+        async def read(conn: AsyncConnection) -> tuple[recording.Target, voting.Verdict]:
+            # Core on the session's connection: no ORM objects on this path.
             target = await recording.load(conn, conversation_id, data.turn)
             seen = data.seen_ids()
             if seen is not None and seen != target.answers:
@@ -149,10 +148,9 @@ class ComparisonService:
             unknown = sorted(set(scores) - set(slots))
             if unknown:
                 raise InvalidInput(f"scores: {unknown} are not answers of this turn ({slots})")
-            verdict = voting.Verdict(rater, ranks, scores, comment)
-            return await recording.store(conn, target, verdict)
+            return target, voting.Verdict(rater, ranks, scores, comment)
 
-        return await voting.with_retries(self.session, attempt)
+        return await recording.record(self.session, read)
 
     def stop(
         self, conversation: Conversation, turn: Turn, slots: Sequence[str] | None = None
