@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlalchemy import Boolean, Integer, and_, bindparam, exists, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.comparisons.models import Conversation, Judgement, Participant, Turn
 from app.comparisons.voting import (
@@ -126,16 +126,19 @@ async def record(
 ) -> Recorded:
     """read() the target and check the verdict, then store it and commit; retried on a clash.
 
-    On SQLite the read runs outside the in-process write queue and gives its connection back
+    On SQLite the read runs outside the in-process write queue, on a connection given back
     before queueing, so only the two upserts and the commit are serialized.
     """
     lock = write_lock(session)
     for number in range(ATTEMPTS):
         try:
-            target, verdict = await read(await session.connection())
             if lock is None:
+                target, verdict = await read(await session.connection())
                 return await _commit(session, target, verdict)
-            await session.rollback()
+            # A connection of its own, given back before queueing (a rollback of the session
+            # would expire the caller's loaded objects).
+            async with _engine(session).connect() as conn:
+                target, verdict = await read(conn)
             async with lock:
                 return await _commit(session, target, verdict)
         except (IntegrityError, OperationalError) as exc:
@@ -143,6 +146,14 @@ async def record(
                 raise
             await asyncio.sleep(random.uniform(0, BACKOFF_SECONDS * 2**number))
     raise AssertionError("unreachable")
+
+
+def _engine(session: AsyncSession) -> AsyncEngine:
+    bind = session.bind
+    if isinstance(bind, AsyncConnection):
+        return bind.engine
+    assert isinstance(bind, AsyncEngine)
+    return bind
 
 
 async def _commit(session: AsyncSession, target: Target, verdict: Verdict) -> Recorded:
