@@ -10,24 +10,15 @@ Two raters' upserts of the same row serialize in the database, so the later comm
 
 from __future__ import annotations
 
-import asyncio
-import random
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Boolean, Integer, and_, bindparam, exists, func, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.comparisons.models import Conversation, Judgement, Participant, Turn
 from app.comparisons.voting import (
-    ATTEMPTS,
-    BACKOFF_SECONDS,
     Verdict,
-    commit_once,
-    retryable,
-    write_lock,
 )
 from app.db import UTCDateTime, utcnow
 from app.errors import Conflict, NotFound
@@ -121,46 +112,6 @@ class Recorded:
         return {e.slot: e.generation_id for e in self.entries}
 
 
-async def record(
-    session: AsyncSession, read: Callable[[AsyncConnection], Awaitable[tuple[Target, Verdict]]]
-) -> Recorded:
-    """read() the target and check the verdict, then store it and commit; retried on a clash.
-
-    On SQLite the read runs outside the in-process write queue, on a connection given back
-    before queueing, so only the two upserts and the commit are serialized.
-    """
-    lock = write_lock(session)
-    for number in range(ATTEMPTS):
-        try:
-            if lock is None:
-                target, verdict = await read(await session.connection())
-                return await _commit(session, target, verdict)
-            # A connection of its own, given back before queueing (a rollback of the session
-            # would expire the caller's loaded objects).
-            async with _engine(session).connect() as conn:
-                target, verdict = await read(conn)
-            async with lock:
-                return await _commit(session, target, verdict)
-        except (IntegrityError, OperationalError) as exc:
-            if not retryable(exc) or number == ATTEMPTS - 1:
-                raise
-            await asyncio.sleep(random.uniform(0, BACKOFF_SECONDS * 2**number))
-    raise AssertionError("unreachable")
-
-
-def _engine(session: AsyncSession) -> AsyncEngine:
-    bind = session.bind
-    if isinstance(bind, AsyncConnection):
-        return bind.engine
-    assert isinstance(bind, AsyncEngine)
-    return bind
-
-
-async def _commit(session: AsyncSession, target: Target, verdict: Verdict) -> Recorded:
-    conn = await session.connection()
-    return await commit_once(session, lambda: store(conn, target, verdict))
-
-
 async def load(conn: AsyncConnection, conversation_id: str, number: int | None) -> Target:
     """The turn a vote is for (default: the latest), checked open and fully answered."""
     rows = (await conn.execute(_TARGET, {"conversation_id": conversation_id})).all()
@@ -191,21 +142,26 @@ async def load(conn: AsyncConnection, conversation_id: str, number: int | None) 
         answers[slot] = generation_id
     if missing:
         raise Conflict(f"turn {number} has no answer in column {missing[0]}")
+    if not positions:
+        raise Conflict("this conversation has no answers to judge")
     return Target(conversation_id, bool(blind), turn_id, number, answers, positions)
 
 
 # The upserts as text: SQLAlchemy's dialect INSERT ... ON CONFLICT constructs are not cached
 # (inherit_cache = False), so building and compiling them cost more than the rest of the vote.
 # The SQL is the same on SQLite (3.24+) and PostgreSQL; the types convert the timestamps.
+ON_JUDGEMENT_CONFLICT = (
+    " ON CONFLICT (turn_id, rater) DO UPDATE SET"
+    # Names show right after a rater's first judgement: every change after it is made
+    # knowing them, so it no longer counts as blind.
+    " blind = false, all_bad = excluded.all_bad, comment = excluded.comment,"
+    " updated_at = excluded.updated_at"
+)
 _UPSERT_JUDGEMENT = (
     text(
-        "INSERT INTO judgements (turn_id, rater, blind, all_bad, comment, created_at, updated_at)"
+        "INSERT INTO judgements (turn_id, rater, blind, all_bad, comment, created_at, updated_at)"  # noqa: S608 (constants only)
         " VALUES (:turn_id, :rater, :blind, :all_bad, :comment, :now, :now)"
-        " ON CONFLICT (turn_id, rater) DO UPDATE SET"
-        # Names show right after a rater's first judgement: every change after it is made
-        # knowing them, so it no longer counts as blind.
-        " blind = false, all_bad = excluded.all_bad, comment = excluded.comment,"
-        " updated_at = excluded.updated_at"
+        f"{ON_JUDGEMENT_CONFLICT}"
         " RETURNING id, blind, created_at"
     )
     .bindparams(
@@ -215,7 +171,8 @@ _UPSERT_JUDGEMENT = (
     )
     .columns(id=Integer(), blind=Boolean(), created_at=UTCDateTime())
 )
-_UPSERT_ENTRY = text(
+# Every participant has an entry, so upserting them all replaces the earlier ones.
+UPSERT_ENTRY = text(
     'INSERT INTO judgement_entries (judgement_id, slot, generation_id, "position", "rank", score)'
     " VALUES (:judgement_id, :slot, :generation_id, :position, :rank, :score)"
     " ON CONFLICT (judgement_id, slot) DO UPDATE SET generation_id = excluded.generation_id,"
@@ -229,64 +186,73 @@ _JUDGED_BEFORE = select(
 )
 
 
+async def judged_before(conn: AsyncConnection, target: Target, verdict: Verdict) -> bool:
+    """Whether the rater already judged a turn of this conversation (so has seen the names)."""
+    params = {"rater": verdict.rater, "conversation_id": target.conversation_id}
+    return bool(await conn.scalar(_JUDGED_BEFORE, params))
+
+
+def as_recorded(
+    target: Target,
+    verdict: Verdict,
+    judgement_id: int,
+    blind: bool,
+    created_at: datetime,
+    now: datetime,
+) -> Recorded:
+    """The stored judgement, from the vote and what the upsert returned."""
+    return Recorded(
+        id=judgement_id,
+        turn_id=target.turn_id,
+        turn_number=target.turn_number,
+        rater=verdict.rater,
+        all_bad=all(rank is None for rank in verdict.ranks.values()),
+        comment=verdict.comment,
+        blind=bool(blind),
+        created_at=created_at,
+        updated_at=now,
+        entries=[
+            EntryRecord(
+                slot,
+                target.answers[slot],
+                position,
+                verdict.ranks[slot],
+                verdict.scores.get(slot),
+            )
+            for slot, position in sorted(target.positions.items())
+        ],
+    )
+
+
+def entry_params(judgement_id: int, entry: EntryRecord) -> dict[str, object]:
+    """One entry's row for UPSERT_ENTRY."""
+    return {
+        "judgement_id": judgement_id,
+        "slot": entry.slot,
+        "generation_id": entry.generation_id,
+        "position": entry.position,
+        "rank": entry.rank,
+        "score": entry.score,
+    }
+
+
 async def store(conn: AsyncConnection, target: Target, verdict: Verdict) -> Recorded:
     """Insert or replace the rater's judgement of the turn (in the caller's transaction)."""
-    judged_before = target.blind and bool(
-        await conn.scalar(
-            _JUDGED_BEFORE, {"rater": verdict.rater, "conversation_id": target.conversation_id}
-        )
-    )
+    before = target.blind and await judged_before(conn, target, verdict)
     now = utcnow()
-    all_bad = all(rank is None for rank in verdict.ranks.values())
     stored = await conn.execute(
         _UPSERT_JUDGEMENT,
         {
             "turn_id": target.turn_id,
             "rater": verdict.rater,
             # Blind only if this rater had not yet seen the names (they show after judging).
-            "blind": target.blind and not judged_before,
-            "all_bad": all_bad,
+            "blind": target.blind and not before,
+            "all_bad": all(rank is None for rank in verdict.ranks.values()),
             "comment": verdict.comment,
             "now": now,
         },
     )
     judgement_id, blind, created_at = stored.one()
-    entries = [
-        EntryRecord(
-            slot,
-            target.answers[slot],
-            position,
-            verdict.ranks[slot],
-            verdict.scores.get(slot),
-        )
-        for slot, position in sorted(target.positions.items())
-    ]
-    if not entries:
-        raise Conflict("this conversation has no answers to judge")
-    # Every participant has an entry, so upserting them all replaces the earlier ones.
-    await conn.execute(
-        _UPSERT_ENTRY,
-        [
-            {
-                "judgement_id": judgement_id,
-                "slot": e.slot,
-                "generation_id": e.generation_id,
-                "position": e.position,
-                "rank": e.rank,
-                "score": e.score,
-            }
-            for e in entries
-        ],
-    )
-    return Recorded(
-        id=judgement_id,
-        turn_id=target.turn_id,
-        turn_number=target.turn_number,
-        rater=verdict.rater,
-        all_bad=all_bad,
-        comment=verdict.comment,
-        blind=bool(blind),
-        created_at=created_at,
-        updated_at=now,
-        entries=entries,
-    )
+    recorded = as_recorded(target, verdict, judgement_id, blind, created_at, now)
+    await conn.execute(UPSERT_ENTRY, [entry_params(judgement_id, e) for e in recorded.entries])
+    return recorded

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.comparisons import judging, queries, recording, voting
+from app.comparisons import judging, queries, recording, vote_batches, voting
 from app.comparisons.models import (
     MAX_MODELS,
     MIN_MODELS,
@@ -150,7 +150,7 @@ class ComparisonService:
                 raise InvalidInput(f"scores: {unknown} are not answers of this turn ({slots})")
             return target, voting.Verdict(rater, ranks, scores, comment)
 
-        return await recording.record(self.session, read)
+        return await vote_batches.record(self.session, read)
 
     def stop(
         self, conversation: Conversation, turn: Turn, slots: Sequence[str] | None = None
