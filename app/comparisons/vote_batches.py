@@ -117,8 +117,9 @@ async def _write(engine: AsyncEngine, batch: list[_Pending], queue: list[_Pendin
     """Write a batch and settle its futures; whatever is left unsettled goes back in line."""
     try:
         try:
-            async with engine.begin() as conn:
+            async with engine.connect() as conn:  # closing without a commit rolls back
                 stored = await _store_all(conn, batch)
+                await conn.commit()
         except Exception:
             if len(batch) == 1:
                 raise
