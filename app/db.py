@@ -69,6 +69,11 @@ def create_engine(url: str) -> AsyncEngine:
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
+    if ":memory:" not in url:
+        # Beyond pool_size a connection is closed when given back: under a burst of requests
+        # (200 raters voting at once) the default 5 meant a new connection, and on SQLite a new
+        # thread, for most requests.
+        kwargs |= {"pool_size": 20, "max_overflow": 10}
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
 

@@ -152,12 +152,12 @@ def _demo_pair_servers() -> Iterator[Path]:
 
 
 @contextmanager
-def _playground(models: Path, database_url: str) -> Iterator[tuple[str, int]]:
+def _playground(models: Path, database_url: str, workers: int = 1) -> Iterator[tuple[str, int]]:
     """The playground in its own process on a fresh SQLite database (or the one given)."""
     port = _free_port()
     with tempfile.TemporaryDirectory() as data:
         args = [sys.executable, "-m", "app.cli", "serve", "--models", str(models)]
-        args += ["--port", str(port), "--log-level", "warning"]
+        args += ["--port", str(port), "--log-level", "warning", "--workers", str(workers)]
         env = {"PLAYGROUND_DATA_DIR": data, "DATABASE_URL": database_url}
         with _process(args, env) as proc:
             url = f"http://127.0.0.1:{port}"
@@ -170,6 +170,19 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # Fields 14 and 15 of stat(5) (utime, stime), counted here from after the command name.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its direct children (`--workers N` forks N servers)."""
+    total = cpu_seconds(pid)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                total += cpu_seconds(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended meanwhile
+    return total
 
 
 async def _direct(client: ModelClient, base: ModelConfig, chat: ModelConfig, n: int) -> Sample:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, status
 from app.comparisons.deps import ServiceDep
 from app.comparisons.judging import pair_outcome, ranking_of
 from app.comparisons.models import Conversation, Judgement, Slot, Turn
+from app.comparisons.recording import Recorded
 from app.comparisons.schemas import (
     ComparisonInput,
     ConversationOut,
@@ -67,7 +68,7 @@ async def vote(conversation_id: str, data: VoteInput, service: ServiceDep) -> Vo
     """Judge the answers: `winner` (two answers), `ranking` or `all_bad`; the same rater
     judging a turn again replaces the earlier judgement."""
     stored = await service.judge(conversation_id, data)
-    return vote_out(stored, await service.turn_number(stored.turn_id))
+    return vote_out(stored, stored.turn_number)
 
 
 @router.get("/comparisons/{conversation_id}", response_model=ConversationOut)
@@ -102,7 +103,7 @@ async def read_conversation(
     return conversation_out(conversation, f"/c/{conversation.id}", ratios, rater, only)
 
 
-def vote_out(judgement: Judgement, turn_number: int) -> VoteOut:
+def vote_out(judgement: Judgement | Recorded, turn_number: int) -> VoteOut:
     """A judgement as the API shows it."""
     ranks = {e.slot: e.rank for e in judgement.entries}
     slots = sorted(ranks)

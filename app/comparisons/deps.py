@@ -11,7 +11,7 @@ from app.identity.current import current_identity
 from app.web.deps import ModelsDep, RunnerDep, SessionDep, SettingsDep
 
 
-def get_service(
+async def get_service(
     request: Request,
     session: SessionDep,
     models: ModelsDep,

@@ -6,15 +6,14 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.comparisons import judging, queries, voting
+from app.comparisons import judging, queries, recording, vote_batches, voting
 from app.comparisons.models import (
     MAX_MODELS,
     MIN_MODELS,
     SLOTS,
     Conversation,
-    Judgement,
     Participant,
     Turn,
 )
@@ -125,7 +124,7 @@ class ComparisonService:
         await self._commit_and_start(turn, started)
         return turn
 
-    async def judge(self, conversation_id: str, data: VoteInput) -> Judgement:
+    async def judge(self, conversation_id: str, data: VoteInput) -> recording.Recorded:
         """Record a rater's judgement of a turn whose answers are all complete; the same rater
         judging the turn again replaces the earlier judgement (also when both arrive at once:
         the later commit wins). Commits before it returns."""
@@ -134,28 +133,24 @@ class ComparisonService:
         if comment is not None and len(comment) > self.settings.max_comment_chars:
             raise InvalidInput(f"comment is too long (max {self.settings.max_comment_chars})")
 
-        async def attempt() -> Judgement:
-            target = await voting.load_target(self.session, conversation_id, data.turn)
-            if target.conversation.run_item_id is not None:
-                # Judged here, an item would pass its queue: no lease, no overlap, and its
-                # blind names would show before the rater judges it there.
-                raise Conflict("this is an item of a run's rating queue: judge it in the queue")
+        async def read(conn: AsyncConnection) -> tuple[recording.Target, voting.Verdict]:
+            # Core on the session's connection: no ORM objects on this path.
+            target = await recording.load(conn, conversation_id, data.turn)
             seen = data.seen_ids()
             if seen is not None and seen != target.answers:
                 raise Conflict(
                     "the answers changed since you saw them (a column was regenerated): "
                     "reload the page and judge the answers shown now"
                 )
-            slots = target.conversation.slots
+            slots = target.slots
             ranks = self._ranks(data, slots)
             scores = data.all_scores()
             unknown = sorted(set(scores) - set(slots))
             if unknown:
                 raise InvalidInput(f"scores: {unknown} are not answers of this turn ({slots})")
-            verdict = voting.Verdict(rater, ranks, scores, comment)
-            return await voting.upsert(self.session, target, verdict)
+            return target, voting.Verdict(rater, ranks, scores, comment)
 
-        return await voting.with_retries(self.session, attempt)
+        return await vote_batches.record(self.session, read)
 
     def stop(
         self, conversation: Conversation, turn: Turn, slots: Sequence[str] | None = None

@@ -73,14 +73,15 @@ _sqlite_vote_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio
 )
 
 
-def _write_lock(session: AsyncSession) -> asyncio.Lock | None:
+def write_lock(session: AsyncSession) -> asyncio.Lock | None:
+    """SQLite's in-process queue for vote writers (None on PostgreSQL, where rows lock)."""
     bind = session.bind
     if bind is None or bind.dialect.name != "sqlite":
         return None
     return _sqlite_vote_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
-async def _once(session: AsyncSession, attempt: Callable[[], Awaitable[T]]) -> T:
+async def commit_once(session: AsyncSession, attempt: Callable[[], Awaitable[T]]) -> T:
     """One transaction: attempt() then commit; rolled back (connection freed) on failure."""
     try:
         result = await attempt()
@@ -93,13 +94,13 @@ async def _once(session: AsyncSession, attempt: Callable[[], Awaitable[T]]) -> T
 
 async def with_retries(session: AsyncSession, attempt: Callable[[], Awaitable[T]]) -> T:
     """Run attempt() and commit; on a retryable clash run it again in a fresh transaction."""
-    lock = _write_lock(session)
+    lock = write_lock(session)
     for number in range(ATTEMPTS):
         try:
             if lock is None:
-                return await _once(session, attempt)
+                return await commit_once(session, attempt)
             async with lock:
-                return await _once(session, attempt)
+                return await commit_once(session, attempt)
         except (IntegrityError, OperationalError) as exc:
             if not retryable(exc) or number == ATTEMPTS - 1:
                 raise

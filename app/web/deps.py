@@ -14,8 +14,10 @@ from app.generation.runner import GenerationRunner
 from app.web.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     """The resources the lifespan created."""
+    # These dependencies are async: FastAPI runs a plain `def` one in a worker thread, a
+    # thread hop per dependency per request (a fifth of a vote's CPU on a loaded app).
     state: AppState = request.app.state.playground
     return state
 
@@ -23,17 +25,17 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings(state: State) -> Settings:
+async def get_settings(state: State) -> Settings:
     """Process settings."""
     return state.settings
 
 
-def get_models(state: State) -> ModelsFile:
+async def get_models(state: State) -> ModelsFile:
     """The configured models."""
     return state.models
 
 
-def get_runner(state: State) -> GenerationRunner:
+async def get_runner(state: State) -> GenerationRunner:
     """The generation runner."""
     return state.runner
 

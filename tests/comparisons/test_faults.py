@@ -13,7 +13,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.config import ModelsFile, Settings
 from app.main import create_app
@@ -467,9 +467,13 @@ async def test_a_vote_whose_commit_fails_is_not_acknowledged(
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
         monkeypatch.setattr(AsyncSession, "commit", failing_commit)
+        # SQLite writes queued votes on a connection of their own (comparisons/vote_batches.py).
+        real_connection_commit = AsyncConnection.commit
+        monkeypatch.setattr(AsyncConnection, "commit", failing_commit)
         response = await browser.post(
             f"/api/v1/comparisons/{first['id']}/votes", json={"winner": "a", "rater": "r"}
         )
         monkeypatch.setattr(AsyncSession, "commit", real_commit)
+        monkeypatch.setattr(AsyncConnection, "commit", real_connection_commit)
     assert response.status_code == 500
     assert (await get(client, first["id"]))["turns"][0]["votes"] == []
