@@ -22,6 +22,7 @@ from app.config import ModelsFile, Settings
 from app.db import utcnow
 from app.errors import PlaygroundError
 from app.generation.contract import contract_for
+from app.generation.drivers import Drivers
 from app.generation.params import SamplingParams
 from app.generation.prompts import BaseFormat
 from app.generation.records import Generation, GenerationStatus
@@ -82,7 +83,7 @@ class RunExecutor:
         self._models = models
         self._runner = runner
         self._settings = settings
-        self._drivers: dict[int, asyncio.Task[None]] = {}
+        self._drivers = Drivers("run")
         self._limits: dict[str, asyncio.Semaphore] = {}
         # Pause and cancel reach the process driving a run, wherever they were asked.
         self._stopping: set[asyncio.Task[None]] = set()
@@ -100,31 +101,19 @@ class RunExecutor:
 
     def launch(self, run_id: int, retry_failed: bool = False) -> None:
         """Start the run's driver unless one is active."""
-        task = self._drivers.get(run_id)
-        if task is not None and not task.done():
-            return
-        self._drivers[run_id] = asyncio.create_task(
-            self._drive(run_id, retry_failed), name=f"run-{run_id}"
-        )
+        self._drivers.start(run_id, lambda: self._drive(run_id, retry_failed))
 
     def active(self, run_id: int) -> bool:
         """Whether the run's driver is working here."""
-        task = self._drivers.get(run_id)
-        return task is not None and not task.done()
+        return self._drivers.active(run_id)
 
     async def wait(self, run_id: int) -> None:
         """Wait until the run's driver here has finished (at once if none is active)."""
-        task = self._drivers.get(run_id)
-        if task is not None:
-            await asyncio.wait([task])
+        await self._drivers.wait(run_id)
 
     async def stop(self, run_id: int) -> None:
         """Stop the run's driver and wait until its in-flight answers are stored."""
-        task = self._drivers.pop(run_id, None)
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._drivers.stop(run_id)
 
     async def stop_everywhere(self, run_id: int) -> None:
         """Stop the run's driver here, and ask every other process to stop theirs."""
@@ -140,8 +129,7 @@ class RunExecutor:
 
     async def shutdown(self) -> None:
         """Stop every driver (their runs stay running in the DB, to resume on next start)."""
-        for run_id in list(self._drivers):
-            await self.stop(run_id)
+        await self._drivers.stop_all()
 
     async def _drive(self, run_id: int, retry_failed: bool) -> None:
         try:

@@ -10,7 +10,6 @@ stopped driver leaves nothing half-stored, and a restarted one goes on with what
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import ConfigError, ModelConfig, ModelsFile, Settings
 from app.db import utcnow
 from app.errors import PlaygroundError
+from app.generation.drivers import Drivers
 from app.lens.errors import VocabularyMismatch
 from app.lens.models import RunShiftFailure, RunShiftJob
 from app.lens.runs import queries
@@ -60,7 +60,7 @@ class ShiftExecutor:
         self._models = models
         self._http = http
         self._settings = settings
-        self._drivers: dict[int, asyncio.Task[None]] = {}
+        self._drivers = Drivers("token-shift")
         self._limits: dict[str, asyncio.Semaphore] = {}
 
     async def resume_all(self) -> list[int]:
@@ -77,34 +77,23 @@ class ShiftExecutor:
 
     def launch(self, run_id: int) -> None:
         """Start the run's driver unless one is active."""
-        if not self.active(run_id):
-            self._drivers[run_id] = asyncio.create_task(
-                self._drive(run_id), name=f"token-shift-{run_id}"
-            )
+        self._drivers.start(run_id, lambda: self._drive(run_id))
 
     def active(self, run_id: int) -> bool:
         """Whether the run's driver is working here."""
-        task = self._drivers.get(run_id)
-        return task is not None and not task.done()
+        return self._drivers.active(run_id)
 
     async def wait(self, run_id: int) -> None:
         """Wait until the run's driver here has finished (at once if none is active)."""
-        task = self._drivers.get(run_id)
-        if task is not None:
-            await asyncio.wait([task])
+        await self._drivers.wait(run_id)
 
     async def stop(self, run_id: int) -> None:
         """Stop the run's driver; analyses in flight are dropped (nothing half-stored)."""
-        task = self._drivers.pop(run_id, None)
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._drivers.stop(run_id)
 
     async def shutdown(self) -> None:
         """Stop every driver (their jobs stay running in the DB, to resume on next start)."""
-        for run_id in list(self._drivers):
-            await self.stop(run_id)
+        await self._drivers.stop_all()
 
     def _limit(self, server_url: str) -> asyncio.Semaphore:
         limit = self._limits.get(server_url)
